@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the pinned AWS emulators the tests and the local run use, into .tools/ (project-local,
+# git-ignored), and prints nothing when they are already there.
+#   moto server (PyPI)  -> .tools/venv/bin/moto_server   SQS (and Kinesis for resharding tests)
+#   kinesalite (npm)    -> .tools/node/node_modules/.bin/kinesalite   Kinesis
+# Why two: moto loses Kinesis records under concurrent PutRecords on one stream, so the no-loss
+# guarantee is always judged on kinesalite; moto serves SQS.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+MOTO_VERSION="5.2.5"
+KINESALITE_VERSION="3.3.3"
+mkdir -p "$tools"
+
+if ! "$tools/venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "installing moto[server]==$MOTO_VERSION into .tools/venv" >&2
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+fi
+
+if [ "$(node -p "try{require('$tools/node/node_modules/kinesalite/package.json').version}catch(e){''}" 2>/dev/null)" != "$KINESALITE_VERSION" ]; then
+  echo "installing kinesalite@$KINESALITE_VERSION into .tools/node" >&2
+  mkdir -p "$tools/node"
+  (cd "$tools/node" && [ -f package.json ] || echo '{"name":"tools","private":true}' > package.json)
+  npm install --silent --no-audit --no-fund --prefix "$tools/node" "kinesalite@$KINESALITE_VERSION" >&2
+fi
