@@ -101,7 +101,10 @@ pub struct Invalid {
 
 impl Invalid {
     pub(crate) fn new(reason: DropReason, detail: impl Into<String>) -> Self {
-        Invalid { reason, detail: detail.into() }
+        Invalid {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 

@@ -58,21 +58,30 @@ struct OutputEvent<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum TypeSpecificData<'a> {
-    NewProcess { cmdl: &'a str, user: &'a str },
-    NetworkConnection { source_ip: Ipv4Addr, destination_ip: Ipv4Addr, destination_port: u16 },
+    NewProcess {
+        cmdl: &'a str,
+        user: &'a str,
+    },
+    NetworkConnection {
+        source_ip: Ipv4Addr,
+        destination_ip: Ipv4Addr,
+        destination_port: u16,
+    },
 }
 
 impl<'a> From<&'a EventData> for TypeSpecificData<'a> {
     fn from(data: &'a EventData) -> Self {
         match data {
             EventData::NewProcess { cmdl, user } => TypeSpecificData::NewProcess { cmdl, user },
-            EventData::NetworkConnection { source_ip, destination_ip, destination_port } => {
-                TypeSpecificData::NetworkConnection {
-                    source_ip: *source_ip,
-                    destination_ip: *destination_ip,
-                    destination_port: *destination_port,
-                }
-            }
+            EventData::NetworkConnection {
+                source_ip,
+                destination_ip,
+                destination_port,
+            } => TypeSpecificData::NetworkConnection {
+                source_ip: *source_ip,
+                destination_ip: *destination_ip,
+                destination_port: *destination_port,
+            },
         }
     }
 }
@@ -96,7 +105,11 @@ impl Submission {
         let mut data = Vec::with_capacity(self.events().len());
         for (position, event) in self.events().iter().enumerate() {
             let out = OutputEvent {
-                event_id: event_id(self.device_id(), self.submission_id(), position_u32(position)),
+                event_id: event_id(
+                    self.device_id(),
+                    self.submission_id(),
+                    position_u32(position),
+                ),
                 event_type: event.event_type().as_str(),
                 device_id: self.device_id(),
                 submission_id: self.submission_id(),
@@ -120,7 +133,10 @@ impl Submission {
             }
             data.push(buf);
         }
-        Ok(Records { partition_key, data })
+        Ok(Records {
+            partition_key,
+            data,
+        })
     }
 }
 

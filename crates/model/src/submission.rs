@@ -266,13 +266,21 @@ impl<'de> Deserialize<'de> for RawSubmission<'de> {
                 let mut f = RawFields::default();
                 while let Some(Key(key)) = map.next_key()? {
                     match key.as_ref() {
-                        "submission_id" => {
-                            put(&mut f.submission_id, map.next_value()?, &key, &mut f.duplicate)
+                        "submission_id" => put(
+                            &mut f.submission_id,
+                            map.next_value()?,
+                            &key,
+                            &mut f.duplicate,
+                        ),
+                        "device_id" => {
+                            put(&mut f.device_id, map.next_value()?, &key, &mut f.duplicate)
                         }
-                        "device_id" => put(&mut f.device_id, map.next_value()?, &key, &mut f.duplicate),
-                        "time_created" => {
-                            put(&mut f.time_created, map.next_value()?, &key, &mut f.duplicate)
-                        }
+                        "time_created" => put(
+                            &mut f.time_created,
+                            map.next_value()?,
+                            &key,
+                            &mut f.duplicate,
+                        ),
                         "events" => put(&mut f.events, map.next_value()?, &key, &mut f.duplicate),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -419,13 +427,20 @@ impl RawSubmission<'_> {
         if let Some(key) = f.duplicate {
             return Err(duplicate(&key));
         }
-        let submission_id = uuid_field(f.submission_id, "submission_id", DropReason::BadSubmissionId)?;
+        let submission_id = uuid_field(
+            f.submission_id,
+            "submission_id",
+            DropReason::BadSubmissionId,
+        )?;
         let device_id = uuid_field(f.device_id, "device_id", DropReason::BadDeviceId)?;
         let time_created = string_field(f.time_created, "time_created")?;
         if !time_created::is_valid(&time_created) {
             return Err(Invalid::new(
                 DropReason::BadTimeCreated,
-                format!("time_created: {} is not an ISO 8601 date-time", quoted(&time_created)),
+                format!(
+                    "time_created: {} is not an ISO 8601 date-time",
+                    quoted(&time_created)
+                ),
             ));
         }
         let groups = match f.events {
@@ -453,10 +468,22 @@ impl RawSubmission<'_> {
                 }
             };
             for (i, raw) in list.into_iter().enumerate() {
-                events.push(validate_event(event_type, raw, &Path { key: &key, index: i })?);
+                events.push(validate_event(
+                    event_type,
+                    raw,
+                    &Path {
+                        key: &key,
+                        index: i,
+                    },
+                )?);
             }
         }
-        Ok(Submission { submission_id, device_id, time_created: time_created.into_owned(), events })
+        Ok(Submission {
+            submission_id,
+            device_id,
+            time_created: time_created.into_owned(),
+            events,
+        })
     }
 }
 
@@ -481,11 +508,19 @@ impl Path<'_> {
     }
 }
 
-fn validate_event(event_type: EventType, raw: RawEvent<'_>, at: &Path<'_>) -> Result<EventData, Invalid> {
+fn validate_event(
+    event_type: EventType,
+    raw: RawEvent<'_>,
+    at: &Path<'_>,
+) -> Result<EventData, Invalid> {
     let f = match raw {
         RawEvent::Object(f) => f,
         RawEvent::Other(kind) => {
-            return Err(wrong_type(&format!("events.{}[{}]", at.key, at.index), "an object", kind))
+            return Err(wrong_type(
+                &format!("events.{}[{}]", at.key, at.index),
+                "an object",
+                kind,
+            ))
         }
     };
     if let Some(key) = f.duplicate {
@@ -509,11 +544,17 @@ fn missing(name: &str) -> Invalid {
 }
 
 fn duplicate(name: &str) -> Invalid {
-    Invalid::new(DropReason::DuplicateField, format!("{name} appears more than once"))
+    Invalid::new(
+        DropReason::DuplicateField,
+        format!("{name} appears more than once"),
+    )
 }
 
 fn wrong_type(name: &str, expected: &str, found: Kind) -> Invalid {
-    Invalid::new(DropReason::WrongType, format!("{name} must be {expected}, found {found}"))
+    Invalid::new(
+        DropReason::WrongType,
+        format!("{name} must be {expected}, found {found}"),
+    )
 }
 
 fn string_field<'a>(value: Option<Loose<'a>>, name: &str) -> Result<Cow<'a, str>, Invalid> {
@@ -529,7 +570,10 @@ fn uuid_field(value: Option<Loose<'_>>, name: &str, reason: DropReason) -> Resul
     // Only the hyphenated form (36 chars): the uuid crate also takes simple, braced and urn forms.
     match Uuid::try_parse(&s) {
         Ok(id) if s.len() == 36 => Ok(id),
-        _ => Err(Invalid::new(reason, format!("{name}: {} is not a hyphenated UUID", quoted(&s)))),
+        _ => Err(Invalid::new(
+            reason,
+            format!("{name}: {} is not a hyphenated UUID", quoted(&s)),
+        )),
     }
 }
 
@@ -537,13 +581,19 @@ fn ipv4_field(value: Option<Loose<'_>>, name: &str) -> Result<Ipv4Addr, Invalid>
     let s = string_field(value, name)?;
     // std's parser takes exactly four decimal octets 0..=255 and refuses leading zeros.
     s.parse().map_err(|_| {
-        Invalid::new(DropReason::BadIp, format!("{name}: {} is not an IPv4 address", quoted(&s)))
+        Invalid::new(
+            DropReason::BadIp,
+            format!("{name}: {} is not an IPv4 address", quoted(&s)),
+        )
     })
 }
 
 fn port_field(value: Option<Loose<'_>>, name: &str) -> Result<u16, Invalid> {
     let bad = |shown: String| {
-        Invalid::new(DropReason::BadPort, format!("{name}: {shown} is not an integer in 0..=65535"))
+        Invalid::new(
+            DropReason::BadPort,
+            format!("{name}: {shown} is not an integer in 0..=65535"),
+        )
     };
     match value {
         None => Err(missing(name)),

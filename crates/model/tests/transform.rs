@@ -2,6 +2,9 @@
 //! with exactly the contract's fields and stable ids. Property tests run the whole round trip
 //! (generated submission -> JSON -> base64 -> decode -> explode -> parse the records).
 
+// Test helpers panic on broken test data by design.
+#![allow(clippy::expect_used)]
+
 use base64::Engine as _;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -12,7 +15,9 @@ use telemetry_model::{PartitionKeySource, Submission, MAX_RECORD_BYTES};
 use uuid::Uuid;
 
 fn b64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD.encode(text).into_bytes()
+    base64::engine::general_purpose::STANDARD
+        .encode(text)
+        .into_bytes()
 }
 
 #[test]
@@ -26,10 +31,21 @@ fn records_have_exactly_the_contract_fields() {
             "network_connection": [{"source_ip": "192.168.0.2", "destination_ip": "23.13.252.39", "destination_port": 43696}]
         }}"#;
     let s = Submission::decode(&b64(text)).expect("valid");
-    let records = s.explode("2021-03-29T12:06:20.123+00:00", PartitionKeySource::DeviceId).expect("fits");
-    assert_eq!(records.partition_key, "31980191-fa99-4768-8a7b-0e81397ca6ef");
-    let events: Vec<Value> =
-        records.data.iter().map(|d| serde_json::from_slice(d).expect("json")).collect();
+    let records = s
+        .explode(
+            "2021-03-29T12:06:20.123+00:00",
+            PartitionKeySource::DeviceId,
+        )
+        .expect("fits");
+    assert_eq!(
+        records.partition_key,
+        "31980191-fa99-4768-8a7b-0e81397ca6ef"
+    );
+    let events: Vec<Value> = records
+        .data
+        .iter()
+        .map(|d| serde_json::from_slice(d).expect("json"))
+        .collect();
     let dev = Uuid::parse_str("31980191-fa99-4768-8a7b-0e81397ca6ef").expect("uuid");
     let sub = Uuid::parse_str("8be01974-0f15-4d4f-809f-257a6de4d3f9").expect("uuid");
     assert_eq!(
@@ -48,12 +64,25 @@ fn records_have_exactly_the_contract_fields() {
         events[1]["type_specific_data"],
         json!({"source_ip": "192.168.0.2", "destination_ip": "23.13.252.39", "destination_port": 43696})
     );
-    assert_eq!(events[1]["event_id"], json!(event_id(dev, sub, 1).to_string()));
-    let keys: Vec<&str> = events[0].as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(
+        events[1]["event_id"],
+        json!(event_id(dev, sub, 1).to_string())
+    );
+    let keys: Vec<&str> = events[0]
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys.len(), 7);
 
-    let by_submission = s.explode("t", PartitionKeySource::SubmissionId).expect("fits");
-    assert_eq!(by_submission.partition_key, "8be01974-0f15-4d4f-809f-257a6de4d3f9");
+    let by_submission = s
+        .explode("t", PartitionKeySource::SubmissionId)
+        .expect("fits");
+    assert_eq!(
+        by_submission.partition_key,
+        "8be01974-0f15-4d4f-809f-257a6de4d3f9"
+    );
 }
 
 #[test]
@@ -75,7 +104,9 @@ fn an_event_too_large_for_one_record_drops_the_whole_submission() {
     })
     .to_string();
     let s = Submission::from_json(&text).expect("valid JSON");
-    let err = s.explode("t", PartitionKeySource::DeviceId).expect_err("too large");
+    let err = s
+        .explode("t", PartitionKeySource::DeviceId)
+        .expect_err("too large");
     assert_eq!(err.reason, telemetry_model::DropReason::RecordTooLarge);
 }
 
@@ -89,7 +120,11 @@ fn gen_event_lists() -> impl Strategy<Value = (Vec<GenEvent>, Vec<GenEvent>, boo
     let process = (any::<String>(), any::<String>()).prop_map(|(c, u)| GenEvent::Process(c, u));
     let conn = (any::<u32>(), any::<u32>(), any::<u16>())
         .prop_map(|(a, b, p)| GenEvent::Connection(Ipv4Addr::from(a), Ipv4Addr::from(b), p));
-    (prop::collection::vec(process, 0..8), prop::collection::vec(conn, 0..8), any::<bool>())
+    (
+        prop::collection::vec(process, 0..8),
+        prop::collection::vec(conn, 0..8),
+        any::<bool>(),
+    )
 }
 
 fn to_json(e: &GenEvent) -> Value {

@@ -1,0 +1,185 @@
+//! The application: builds the pipeline from a [`Config`] and runs it until a shutdown signal,
+//! then drains (**graceful** guarantee).
+//!
+//! ```text
+//!  receivers (N) --valid--> publisher --finished--> deleter
+//!        \------broken / empty---------------------^
+//!  in_flight: what is held, bounded; visibility extender keeps it invisible to others
+//! ```
+//!
+//! Shutdown: receiving stops at once; the publisher and deleter stop lingering and finish what
+//! is held until the grace period is nearly over; whatever is still held then is handed back
+//! (visibility 0) so another collector takes it at once; then `run` returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use telemetry_aws::Clients;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::deleter::Deleter;
+use crate::health::Health;
+use crate::in_flight::InFlight;
+use crate::publisher::{Publisher, PublisherSettings};
+use crate::put_records::KinesisSink;
+use crate::receiver::Receiver;
+use crate::stats::{Snapshot, Stats};
+use crate::visibility::Visibility;
+use crate::{startup, summary};
+
+/// Runs the collector until `shutdown` fires, then drains and returns the final counters.
+/// Transient AWS errors never end it; it only returns after `shutdown`.
+pub async fn run(config: Config, clients: Clients, shutdown: CancellationToken) -> Snapshot {
+    run_with_stats(config, clients, shutdown, Arc::new(Stats::default())).await
+}
+
+/// [`run`], counting into `stats` (so a caller can watch the counters while it runs).
+pub async fn run_with_stats(
+    config: Config,
+    clients: Clients,
+    shutdown: CancellationToken,
+    stats: Arc<Stats>,
+) -> Snapshot {
+    tracing::info!(
+        queue = %config.queue_name,
+        stream = %config.stream_name,
+        version = env!("CARGO_PKG_VERSION"),
+        "telemetry-collector starting"
+    );
+    let Some(queue_url) =
+        startup::wait_for_queue(&clients.sqs, &config.queue_name, &shutdown).await
+    else {
+        return stats.snapshot();
+    };
+    if startup::wait_for_stream(&clients.kinesis, &config.stream_name, &shutdown)
+        .await
+        .is_none()
+    {
+        return stats.snapshot();
+    }
+
+    let max_submissions = usize::try_from(config.max_submissions_in_flight).unwrap_or(usize::MAX);
+    let max_records = u32::try_from(config.max_records_in_flight).unwrap_or(u32::MAX);
+    let in_flight = Arc::new(InFlight::new(max_submissions, max_records));
+    let sqs_health = Arc::new(Health::new("SQS"));
+    let kinesis_health = Arc::new(Health::new("Kinesis"));
+
+    // Tasks stop in three steps: receivers at `shutdown`; publisher and deleter when their
+    // intake closes and their work is done; the helpers below at `stop`.
+    let stop = CancellationToken::new();
+    let (publish_tx, publish_rx) = mpsc::unbounded_channel();
+    let (delete_tx, delete_rx) = mpsc::unbounded_channel();
+
+    let publisher = Publisher::new(
+        KinesisSink::new(clients.kinesis.clone(), config.stream_name.clone()),
+        PublisherSettings {
+            batch_records: usize::try_from(config.put_batch_size).unwrap_or(500),
+            linger: config.flush_interval,
+            max_requests: usize::try_from(config.put_requests_in_flight).unwrap_or(8),
+            backoff: Backoff::RECORDS,
+        },
+        Arc::clone(&stats),
+        Arc::clone(&kinesis_health),
+        delete_tx.clone(),
+    );
+    let publisher_task = tokio::spawn(publisher.run(publish_rx, shutdown.clone()));
+
+    let deleter = Deleter::new(
+        clients.sqs.clone(),
+        queue_url.clone(),
+        usize::try_from(config.delete_batch_size).unwrap_or(10),
+        config.delete_interval,
+        Arc::clone(&in_flight),
+        Arc::clone(&stats),
+        Arc::clone(&sqs_health),
+    );
+    let deleter_task = tokio::spawn(deleter.run(delete_rx, shutdown.clone()));
+
+    let visibility = Visibility {
+        sqs: clients.sqs.clone(),
+        queue_url: queue_url.clone(),
+        timeout: config.visibility_timeout(),
+        in_flight: Arc::clone(&in_flight),
+        stats: Arc::clone(&stats),
+        health: Arc::clone(&sqs_health),
+    };
+    let extender_task = tokio::spawn(visibility.clone().run_extender(stop.clone()));
+    let summary_task = tokio::spawn(summary::run(
+        Arc::clone(&stats),
+        Arc::clone(&in_flight),
+        config.summary_interval,
+        stop.clone(),
+    ));
+
+    let mut receivers = JoinSet::new();
+    for _ in 0..config.receivers {
+        let receiver = Receiver {
+            sqs: clients.sqs.clone(),
+            queue_url: queue_url.clone(),
+            batch_size: u32::try_from(config.receive_batch_size).unwrap_or(10),
+            wait_time: Duration::from_secs(config.wait_time_secs),
+            visibility_timeout: config.visibility_timeout(),
+            key_source: config.partition_key.into(),
+            in_flight: Arc::clone(&in_flight),
+            publisher: publish_tx.clone(),
+            deleter: delete_tx.clone(),
+            stats: Arc::clone(&stats),
+            health: Arc::clone(&sqs_health),
+        };
+        receivers.spawn(receiver.run(shutdown.clone()));
+    }
+    // Only the tasks hold senders now, so intakes close when those tasks end.
+    drop(publish_tx);
+    drop(delete_tx);
+
+    shutdown.cancelled().await;
+    let started = Instant::now();
+    // Keep a little of the grace period for handing back what cannot be finished.
+    let reserve = (config.shutdown_grace / 4).min(Duration::from_secs(2));
+    let work_deadline = started + config.shutdown_grace.saturating_sub(reserve);
+    tracing::info!(
+        held = in_flight.len(),
+        grace_period_sec = config.shutdown_grace.as_secs_f64(),
+        "receiving stopped; finishing the submissions held"
+    );
+    while receivers.join_next().await.is_some() {}
+    // Messages a receiver held but never passed on will not be finished: hand them back now.
+    let undispatched = in_flight.all(true);
+    if !undispatched.is_empty() {
+        visibility.hand_back(undispatched).await;
+    }
+
+    let finished = tokio::time::timeout_at(work_deadline, in_flight.wait_empty())
+        .await
+        .is_ok();
+    publisher_task.abort();
+    // Let the deleter send what it already has, then hand back everything else.
+    let _ = tokio::time::timeout_at(work_deadline.max(Instant::now()) + reserve / 2, async {
+        let _ = deleter_task.await;
+    })
+    .await;
+    let rest = in_flight.all(false);
+    let handed_back = if rest.is_empty() {
+        0
+    } else {
+        visibility.hand_back(rest).await
+    };
+    stop.cancel();
+    let _ = extender_task.await;
+    let _ = summary_task.await;
+    let total = stats.snapshot();
+    tracing::info!(
+        finished_all = finished,
+        handed_back,
+        events_published = total.events_published,
+        messages_deleted = total.deleted,
+        elapsed_sec = started.elapsed().as_secs_f64(),
+        "telemetry-collector stopped"
+    );
+    total
+}

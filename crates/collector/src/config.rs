@@ -1,0 +1,359 @@
+//! The collector's configuration: one typed struct, read from flags and environment variables,
+//! validated once at start. Names of the seed's variables are kept; units are in the names.
+//!
+//! A bad value stops the program before it does anything, with one line that names the
+//! variable, the value and the allowed range, and exit code 2 (see [`ConfigError`]).
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use telemetry_model::PartitionKeySource;
+
+/// Reads sensor submissions from SQS, validates them, explodes each into its events and
+/// publishes every event as its own Kinesis record, in order and without loss.
+///
+/// Every option can also be set by the environment variable shown. AWS access comes from the
+/// standard chain (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles, web identity,
+/// instance roles); AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_KINESIS point it
+/// at an emulator.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "telemetry-collector", version, max_term_width = 100)]
+pub struct Config {
+    /// Queue to read submissions from.
+    #[arg(long, env = "SUBMISSIONS_QUEUE_NAME", default_value = "submissions")]
+    pub queue_name: String,
+
+    /// Stream to write events to.
+    #[arg(long, env = "EVENTS_DATA_STREAM_NAME", default_value = "events")]
+    pub stream_name: String,
+
+    /// Messages asked for per ReceiveMessage [1..=10].
+    #[arg(long = "queue-max-messages-per-request", env = "QUEUE_MAX_NUMBER_OF_MESSAGE_PER_REQUEST",
+          default_value_t = 10, value_parser = int_in(1..=10))]
+    pub receive_batch_size: u64,
+
+    /// Visibility timeout asked for on receive, in seconds [1..=43200]; messages still in work
+    /// are extended before it runs out. Must exceed the flush and delete intervals together.
+    #[arg(long = "queue-visibility-timeout-sec", env = "QUEUE_VISIBILITY_TIMEOUT_SEC",
+          default_value_t = 30, value_parser = int_in(1..=43_200))]
+    pub visibility_timeout_secs: u64,
+
+    /// Long-poll wait of ReceiveMessage, in seconds [0..=20].
+    #[arg(long = "queue-wait-time-sec", env = "QUEUE_WAIT_TIME_SEC",
+          default_value_t = 20, value_parser = int_in(0..=20))]
+    pub wait_time_secs: u64,
+
+    /// Longest wait before a partly filled delete batch is sent, in seconds, fractions allowed
+    /// [0..=60].
+    #[arg(long = "queue-receipts-to-delete-interval-sec", env = "QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC",
+          default_value = "1", value_parser = secs_in(0.0..=60.0))]
+    pub delete_interval: Duration,
+
+    /// Receipts per DeleteMessageBatch [1..=10].
+    #[arg(long = "queue-max-receipts-to-delete-at-once", env = "QUEUE_MAX_RECEIPTS_TO_DELETE_AT_ONCE",
+          default_value_t = 10, value_parser = int_in(1..=10))]
+    pub delete_batch_size: u64,
+
+    /// Longest wait to fill a PutRecords batch, in seconds, fractions allowed [0..=60]. A batch
+    /// goes at once when it is full or when no PutRecords is in flight.
+    #[arg(long = "data-stream-flush-interval-sec", env = "DATA_STREAM_FLUSH_INTERVAL_SEC",
+          default_value = "0.05", value_parser = secs_in(0.0..=60.0))]
+    pub flush_interval: Duration,
+
+    /// Records per PutRecords [1..=500].
+    #[arg(long = "data-stream-max-buffer-size", env = "DATA_STREAM_MAX_BUFFER_SIZE",
+          default_value_t = 500, value_parser = int_in(1..=500))]
+    pub put_batch_size: u64,
+
+    /// PutRecords requests in flight at once [1..=64].
+    #[arg(long = "data-stream-max-requests-in-flight", env = "DATA_STREAM_MAX_REQUESTS_IN_FLIGHT",
+          default_value_t = 8, value_parser = int_in(1..=64))]
+    pub put_requests_in_flight: u64,
+
+    /// Which field is the partition key of all events of a submission. device-id keeps a
+    /// device's events on one shard; submission-id spreads hot devices.
+    #[arg(long, env = "PARTITION_KEY", value_enum, default_value_t = PartitionKey::DeviceId)]
+    pub partition_key: PartitionKey,
+
+    /// Concurrent ReceiveMessage loops [1..=64].
+    #[arg(long = "queue-receivers", env = "QUEUE_RECEIVERS",
+          default_value_t = 4, value_parser = int_in(1..=64))]
+    pub receivers: u64,
+
+    /// Submissions held at once (received, not yet deleted) [10..=100000]. When reached,
+    /// receiving pauses: this bounds memory when Kinesis is slow.
+    #[arg(long = "max-submissions-in-flight", env = "MAX_SUBMISSIONS_IN_FLIGHT",
+          default_value_t = 2_000, value_parser = int_in(10..=100_000))]
+    pub max_submissions_in_flight: u64,
+
+    /// Events held at once, over all held submissions [500..=10000000]. A submission larger
+    /// than this still passes, alone.
+    #[arg(long = "max-records-in-flight", env = "MAX_RECORDS_IN_FLIGHT",
+          default_value_t = 50_000, value_parser = int_in(500..=10_000_000))]
+    pub max_records_in_flight: u64,
+
+    /// On SIGTERM or SIGINT, how long to finish held submissions before handing the rest back
+    /// to the queue, in seconds, fractions allowed [0..=3600].
+    #[arg(long = "shutdown-grace-period-sec", env = "SHUTDOWN_GRACE_PERIOD_SEC",
+          default_value = "20", value_parser = secs_in(0.0..=3600.0))]
+    pub shutdown_grace: Duration,
+
+    /// Interval of the summary log line, in seconds, fractions allowed [0.1..=3600].
+    #[arg(long = "summary-interval-sec", env = "SUMMARY_INTERVAL_SEC",
+          default_value = "10", value_parser = secs_in(0.1..=3600.0))]
+    pub summary_interval: Duration,
+
+    /// Address of the HTTP listener (health now, metrics later). Loopback by default; use
+    /// 0.0.0.0:9898 in a container.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:9898")]
+    pub http_addr: SocketAddr,
+
+    /// Log filter, e.g. `info` or `telemetry_collector=debug,info`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Which submission field keys the records of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionKey {
+    /// The device id (default).
+    DeviceId,
+    /// The submission id.
+    SubmissionId,
+}
+
+impl From<PartitionKey> for PartitionKeySource {
+    fn from(k: PartitionKey) -> Self {
+        match k {
+            PartitionKey::DeviceId => PartitionKeySource::DeviceId,
+            PartitionKey::SubmissionId => PartitionKeySource::SubmissionId,
+        }
+    }
+}
+
+/// A configuration error: one line, naming the variable, the value and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Parses flags and environment, then checks the settings against each other.
+    /// `--help` and `--version` are returned as `Err(Ok(text))` so the caller prints them.
+    pub fn from_args<I, T>(args: I) -> Result<Config, Result<String, ConfigError>>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let config = Config::try_parse_from(args).map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                Ok(e.to_string())
+            }
+            _ => Err(one_line(&e)),
+        })?;
+        config.validate().map_err(Err)?;
+        Ok(config)
+    }
+
+    /// Checks between settings; each setting's own range is checked while parsing.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let needed = self.flush_interval + self.delete_interval;
+        if Duration::from_secs(self.visibility_timeout_secs) <= needed {
+            return Err(ConfigError(format!(
+                "invalid QUEUE_VISIBILITY_TIMEOUT_SEC={}: must be greater than \
+                 DATA_STREAM_FLUSH_INTERVAL_SEC + QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC ({} s)",
+                self.visibility_timeout_secs,
+                needed.as_secs_f64()
+            )));
+        }
+        if let Err(e) = self.log_level.parse::<tracing_subscriber::EnvFilter>() {
+            return Err(ConfigError(format!(
+                "invalid LOG_LEVEL={:?}: {e}",
+                self.log_level
+            )));
+        }
+        Ok(())
+    }
+
+    /// The visibility timeout as a duration.
+    pub fn visibility_timeout(&self) -> Duration {
+        Duration::from_secs(self.visibility_timeout_secs)
+    }
+}
+
+/// Turns clap's multi-line error into one line: `invalid VAR=value (--flag): allowed range`.
+fn one_line(e: &clap::Error) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue};
+    let get = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let (Some(arg), Some(value)) = (get(ContextKind::InvalidArg), get(ContextKind::InvalidValue))
+    else {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("invalid arguments");
+        return ConfigError(first.trim_start_matches("error: ").to_owned());
+    };
+    // `arg` reads like `--queue-wait-time-sec <QUEUE_WAIT_TIME_SEC>`: find its variable.
+    let flag = arg.split_whitespace().next().unwrap_or(&arg).to_owned();
+    let env = <Config as clap::CommandFactory>::command()
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
+        .and_then(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()));
+    let why = std::error::Error::source(e)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
+    match env {
+        Some(env) => ConfigError(format!("invalid {env}={value:?} ({flag}): {why}")),
+        None => ConfigError(format!("invalid {flag}={value:?}: {why}")),
+    }
+}
+
+fn int_in(range: RangeInclusive<u64>) -> impl Fn(&str) -> Result<u64, String> + Clone {
+    move |s: &str| {
+        let allowed = || format!("allowed: an integer in {}..={}", range.start(), range.end());
+        let n: u64 = s.trim().parse().map_err(|_| allowed())?;
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(allowed())
+        }
+    }
+}
+
+fn secs_in(range: RangeInclusive<f64>) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |s: &str| {
+        let allowed = || format!("allowed: seconds in {}..={}", range.start(), range.end());
+        let n: f64 = s.trim().parse().map_err(|_| allowed())?;
+        if n.is_finite() && range.contains(&n) {
+            Duration::try_from_secs_f64(n).map_err(|_| allowed())
+        } else {
+            Err(allowed())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let all = std::iter::once("telemetry-collector").chain(args.iter().copied());
+        Config::from_args(all).map_err(|e| match e {
+            Ok(help) => help,
+            Err(e) => e.0,
+        })
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = parse(&[]).expect("defaults");
+        assert_eq!(c.receive_batch_size, 10);
+        assert_eq!(c.put_batch_size, 500);
+        assert_eq!(c.flush_interval, Duration::from_millis(50));
+        assert_eq!(c.partition_key, PartitionKey::DeviceId);
+    }
+
+    #[test]
+    fn fractions_are_allowed_for_intervals() {
+        let c = parse(&["--data-stream-flush-interval-sec", "0.25"]).expect("fraction");
+        assert_eq!(c.flush_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn each_bad_value_gives_one_line_naming_variable_value_and_range() {
+        for (args, var, range) in [
+            (
+                &["--queue-wait-time-sec", "21"][..],
+                "QUEUE_WAIT_TIME_SEC=\"21\"",
+                "0..=20",
+            ),
+            (
+                &["--queue-max-messages-per-request", "0"],
+                "QUEUE_MAX_NUMBER_OF_MESSAGE_PER_REQUEST=\"0\"",
+                "1..=10",
+            ),
+            (
+                &["--queue-max-receipts-to-delete-at-once", "11"],
+                "QUEUE_MAX_RECEIPTS_TO_DELETE_AT_ONCE=\"11\"",
+                "1..=10",
+            ),
+            (
+                &["--data-stream-max-buffer-size", "501"],
+                "DATA_STREAM_MAX_BUFFER_SIZE=\"501\"",
+                "1..=500",
+            ),
+            (
+                &["--data-stream-max-buffer-size", "ten"],
+                "DATA_STREAM_MAX_BUFFER_SIZE=\"ten\"",
+                "1..=500",
+            ),
+            (
+                &["--data-stream-flush-interval-sec=-1"][..],
+                "DATA_STREAM_FLUSH_INTERVAL_SEC=\"-1\"",
+                "0..=60",
+            ),
+            (
+                &["--data-stream-flush-interval-sec", "NaN"],
+                "DATA_STREAM_FLUSH_INTERVAL_SEC=\"NaN\"",
+                "0..=60",
+            ),
+            (
+                &["--queue-visibility-timeout-sec", "1.5"],
+                "QUEUE_VISIBILITY_TIMEOUT_SEC=\"1.5\"",
+                "1..=43200",
+            ),
+            (
+                &["--queue-receipts-to-delete-interval-sec", "x"],
+                "QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC=\"x\"",
+                "0..=60",
+            ),
+        ] {
+            let err = parse(args).expect_err("must fail");
+            assert!(!err.contains('\n'), "one line: {err}");
+            assert!(err.contains(var), "{err} names {var}");
+            assert!(err.contains(range), "{err} names {range}");
+        }
+    }
+
+    #[test]
+    fn a_visibility_timeout_too_short_for_the_intervals_is_refused() {
+        let err = parse(&[
+            "--queue-visibility-timeout-sec",
+            "2",
+            "--data-stream-flush-interval-sec",
+            "1",
+            "--queue-receipts-to-delete-interval-sec",
+            "1",
+        ])
+        .expect_err("too short");
+        assert!(
+            err.starts_with("invalid QUEUE_VISIBILITY_TIMEOUT_SEC=2"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn help_documents_every_contract_variable() {
+        let help = parse(&["--help"]).expect_err("help is returned as text");
+        for var in [
+            "SUBMISSIONS_QUEUE_NAME",
+            "EVENTS_DATA_STREAM_NAME",
+            "QUEUE_MAX_NUMBER_OF_MESSAGE_PER_REQUEST",
+            "QUEUE_VISIBILITY_TIMEOUT_SEC",
+            "QUEUE_WAIT_TIME_SEC",
+            "QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC",
+            "QUEUE_MAX_RECEIPTS_TO_DELETE_AT_ONCE",
+            "DATA_STREAM_FLUSH_INTERVAL_SEC",
+            "DATA_STREAM_MAX_BUFFER_SIZE",
+        ] {
+            assert!(help.contains(var), "--help mentions {var}");
+        }
+        assert!(help.contains("[default: 500]"));
+    }
+}

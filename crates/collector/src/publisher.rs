@@ -1,0 +1,310 @@
+//! The publisher: where the **order** guarantee is enforced, and half of **no loss**.
+//!
+//! Each submission is a cursor over its encoded events. The rule that makes order hold by
+//! construction: *a submission has at most one record unacknowledged at any time.* Its next
+//! record is sent only after Kinesis gave the previous one a sequence number, so whatever
+//! PutRecords does with the records of one request (it does not keep their order, and can fail
+//! an earlier record where a later one succeeds), the first occurrence of each event on the
+//! shard comes in document order; a retried or duplicated record is always the newest one.
+//!
+//! Throughput comes from breadth instead: each request carries the next record of up to
+//! `DATA_STREAM_MAX_BUFFER_SIZE` different submissions, and several requests are in flight.
+//!
+//! A batch is sent when it is full (records or 5 MiB), when no request is in flight (waiting
+//! would only add latency), when its oldest record has waited the flush interval, or at once
+//! while draining for shutdown. A failed record (per-record error, failed or timed-out request)
+//! goes back with capped exponential backoff and jitter, per submission; its submission waits.
+//! A submission whose last record is acknowledged goes to the deleter.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use telemetry_model::Records;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::health::Health;
+use crate::in_flight::MessageKey;
+use crate::put_records::{Entry, Outcome, RecordSink, MAX_REQUEST_BYTES};
+use crate::requests::Requests;
+use crate::stats::Stats;
+
+/// A valid submission handed to the publisher.
+#[derive(Debug)]
+pub struct Submitted {
+    /// The held message it came from.
+    pub key: MessageKey,
+    /// Its encoded events, at least one.
+    pub records: Records,
+}
+
+/// How the publisher batches and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct PublisherSettings {
+    /// Records per request (1..=500).
+    pub batch_records: usize,
+    /// Longest wait to fill a batch while another request is in flight.
+    pub linger: Duration,
+    /// Requests in flight at once.
+    pub max_requests: usize,
+    /// Backoff of failed records.
+    pub backoff: Backoff,
+}
+
+/// A submission being published.
+#[derive(Debug)]
+struct Cursor {
+    key: MessageKey,
+    records: Records,
+    /// Index of the next record to be acknowledged.
+    next: usize,
+    /// Failed tries of that record.
+    attempts: u32,
+    /// When the record became ready to send.
+    since: Instant,
+}
+
+impl Cursor {
+    fn entry(&self) -> Entry {
+        Entry {
+            partition_key: self.records.partition_key.clone(),
+            data: self
+                .records
+                .data
+                .get(self.next)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn entry_size(&self) -> usize {
+        self.records.partition_key.len() + self.records.data.get(self.next).map_or(0, Vec::len)
+    }
+}
+
+/// Sends submissions' records to a [`RecordSink`] in order, and reports finished submissions.
+pub struct Publisher<S> {
+    sink: Arc<S>,
+    settings: PublisherSettings,
+    stats: Arc<Stats>,
+    health: Arc<Health>,
+    finished: mpsc::UnboundedSender<MessageKey>,
+    /// Records ready to go, oldest first; each from a different submission.
+    ready: VecDeque<Cursor>,
+    ready_bytes: usize,
+    /// Records waiting out a backoff, by due time (the u64 breaks ties).
+    backing_off: BTreeMap<(Instant, u64), Cursor>,
+    tie: u64,
+    requests: Requests<Cursor, Result<Vec<Outcome>, String>>,
+}
+
+impl<S: RecordSink> Publisher<S> {
+    /// A publisher that reports each fully acknowledged submission's key on `finished`.
+    pub fn new(
+        sink: S,
+        settings: PublisherSettings,
+        stats: Arc<Stats>,
+        health: Arc<Health>,
+        finished: mpsc::UnboundedSender<MessageKey>,
+    ) -> Self {
+        Publisher {
+            sink: Arc::new(sink),
+            settings,
+            stats,
+            health,
+            finished,
+            ready: VecDeque::new(),
+            ready_bytes: 0,
+            backing_off: BTreeMap::new(),
+            tie: 0,
+            requests: Requests::new(),
+        }
+    }
+
+    /// Runs until `intake` is closed and every submission taken in is fully acknowledged.
+    /// After `drain` fires, batches go at once instead of lingering.
+    pub async fn run(
+        mut self,
+        mut intake: mpsc::UnboundedReceiver<Submitted>,
+        drain: CancellationToken,
+    ) {
+        let mut intake_open = true;
+        let mut draining = false;
+        loop {
+            let now = Instant::now();
+            self.release_due(now);
+            while let Some(batch) = self.next_batch(now, draining) {
+                self.send(batch);
+            }
+            if !intake_open
+                && self.ready.is_empty()
+                && self.backing_off.is_empty()
+                && self.requests.is_empty()
+            {
+                return;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                (cursors, result) = self.requests.next() => self.settle(cursors, result),
+                got = intake.recv(), if intake_open => match got {
+                    Some(s) => {
+                        self.take(s);
+                        // Take what else has arrived before deciding, so a burst fills a
+                        // request instead of going out one record at a time.
+                        for _ in 0..self.settings.batch_records {
+                            match intake.try_recv() {
+                                Ok(s) => self.take(s),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => intake_open = false,
+                },
+                () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+                () = drain.cancelled(), if !draining => draining = true,
+            }
+        }
+    }
+
+    fn take(&mut self, s: Submitted) {
+        if s.records.data.is_empty() {
+            // Never sent here (the receiver deletes empty submissions); settle it anyway.
+            self.finish(s.key);
+            return;
+        }
+        let cursor = Cursor {
+            key: s.key,
+            records: s.records,
+            next: 0,
+            attempts: 0,
+            since: Instant::now(),
+        };
+        self.push_ready(cursor);
+    }
+
+    fn push_ready(&mut self, cursor: Cursor) {
+        self.ready_bytes += cursor.entry_size();
+        self.ready.push_back(cursor);
+    }
+
+    /// Moves records whose backoff is over to the ready queue.
+    fn release_due(&mut self, now: Instant) {
+        while let Some(entry) = self.backing_off.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let mut cursor = entry.remove();
+            cursor.since = now;
+            self.push_ready(cursor);
+        }
+    }
+
+    /// The next batch to send now, if the rules say one should go.
+    fn next_batch(&mut self, now: Instant, draining: bool) -> Option<Vec<Cursor>> {
+        let oldest = self.ready.front()?;
+        if self.requests.len() >= self.settings.max_requests {
+            return None;
+        }
+        let full = self.ready.len() >= self.settings.batch_records
+            || self.ready_bytes >= MAX_REQUEST_BYTES;
+        let go = full
+            || draining
+            || self.requests.is_empty()
+            || now >= oldest.since + self.settings.linger;
+        if !go {
+            return None;
+        }
+        let mut batch = Vec::with_capacity(self.ready.len().min(self.settings.batch_records));
+        let mut bytes = 0;
+        while let Some(next) = self.ready.front() {
+            let size = next.entry_size();
+            if batch.len() == self.settings.batch_records
+                || (!batch.is_empty() && bytes + size > MAX_REQUEST_BYTES)
+            {
+                break;
+            }
+            bytes += size;
+            self.ready_bytes -= size;
+            batch.extend(self.ready.pop_front());
+        }
+        Some(batch)
+    }
+
+    fn send(&mut self, batch: Vec<Cursor>) {
+        let entries: Vec<Entry> = batch.iter().map(Cursor::entry).collect();
+        Stats::add(&self.stats.put_requests, 1);
+        let sink = Arc::clone(&self.sink);
+        self.requests
+            .spawn(batch, async move { sink.put_records(entries).await });
+    }
+
+    /// When the loop must wake even if nothing arrives: the end of the oldest ready record's
+    /// linger (only if it may go then), or the end of the earliest backoff.
+    fn next_wake(&self) -> Option<Instant> {
+        let linger_end = self
+            .ready
+            .front()
+            .filter(|_| self.requests.len() < self.settings.max_requests)
+            .map(|c| c.since + self.settings.linger);
+        let backoff_end = self.backing_off.keys().next().map(|(t, _)| *t);
+        linger_end.into_iter().chain(backoff_end).min()
+    }
+
+    /// Reads the result of a request, record by record.
+    fn settle(&mut self, cursors: Vec<Cursor>, result: Option<Result<Vec<Outcome>, String>>) {
+        let outcomes = match result {
+            Some(Ok(outcomes)) if outcomes.len() == cursors.len() => {
+                self.health.succeeded();
+                outcomes
+            }
+            other => {
+                let code = match other {
+                    Some(Err(code)) => code,
+                    Some(Ok(_)) => "response_mismatch".to_owned(),
+                    None => "request_task_failed".to_owned(),
+                };
+                self.health.failed("PutRecords", &code);
+                vec![Outcome::Failed(code); cursors.len()]
+            }
+        };
+        let now = Instant::now();
+        let mut failed = 0u64;
+        for (mut cursor, outcome) in cursors.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Acked => {
+                    Stats::add(&self.stats.events_published, 1);
+                    cursor.next += 1;
+                    cursor.attempts = 0;
+                    if cursor.next >= cursor.records.data.len() {
+                        Stats::add(&self.stats.submissions_published, 1);
+                        self.finish(cursor.key);
+                    } else {
+                        cursor.since = now;
+                        self.push_ready(cursor);
+                    }
+                }
+                Outcome::Failed(code) => {
+                    failed += 1;
+                    cursor.attempts = cursor.attempts.saturating_add(1);
+                    tracing::debug!(error = %code, attempt = cursor.attempts, "a record failed; retrying it");
+                    let due = now + self.settings.backoff.delay(cursor.attempts);
+                    self.tie += 1;
+                    self.backing_off.insert((due, self.tie), cursor);
+                }
+            }
+        }
+        Stats::add(&self.stats.put_failed_records, failed);
+    }
+
+    fn finish(&self, key: MessageKey) {
+        // The deleter outlives the publisher; a closed channel only happens when stopping, and
+        // then the message is handed back or redelivered: a duplicate, never a loss.
+        let _ = self.finished.send(key);
+    }
+}
+
+#[cfg(test)]
+mod tests;

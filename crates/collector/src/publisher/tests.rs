@@ -1,0 +1,257 @@
+//! The publisher's batching and retry decisions against a fake sink that fails on command and
+//! checks, at every request, that no submission ever has two records unacknowledged.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::*;
+
+type Policy = dyn Fn(&Entry, usize) -> Outcome + Send + Sync;
+
+/// Records every request; decides each record's outcome with `policy(entry, request_no)`,
+/// or fails whole requests while `fail_requests` says so.
+struct FakeSink {
+    log: Arc<Mutex<Log>>,
+    policy: Box<Policy>,
+    fail_request: Box<dyn Fn(usize) -> bool + Send + Sync>,
+}
+
+#[derive(Default)]
+struct Log {
+    requests: Vec<Vec<Entry>>,
+    /// Data of records sent and not yet answered, by partition key.
+    outstanding: HashSet<String>,
+    /// Records acknowledged, in acknowledgement order.
+    acked: Vec<Entry>,
+    violations: Vec<String>,
+}
+
+impl RecordSink for FakeSink {
+    async fn put_records(&self, entries: Vec<Entry>) -> Result<Vec<Outcome>, String> {
+        let n = {
+            let mut log = self.log.lock().expect("lock");
+            for e in &entries {
+                if !log.outstanding.insert(e.partition_key.clone()) {
+                    let v = format!("two records of {} unacknowledged at once", e.partition_key);
+                    log.violations.push(v);
+                }
+            }
+            log.requests.push(entries.clone());
+            log.requests.len()
+        };
+        tokio::task::yield_now().await;
+        let mut log = self.log.lock().expect("lock");
+        for e in &entries {
+            log.outstanding.remove(&e.partition_key);
+        }
+        if (self.fail_request)(n) {
+            return Err("ServiceUnavailable".into());
+        }
+        let outcomes: Vec<Outcome> = entries.iter().map(|e| (self.policy)(e, n)).collect();
+        for (e, o) in entries.iter().zip(&outcomes) {
+            if *o == Outcome::Acked {
+                log.acked.push(e.clone());
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+fn submission(key: MessageKey, events: usize, bytes: usize) -> Submitted {
+    let data = (0..events)
+        .map(|i| {
+            let mut d = format!("{key}:{i}:").into_bytes();
+            d.resize(bytes.max(d.len()), b'x');
+            d
+        })
+        .collect();
+    Submitted {
+        key,
+        records: Records {
+            partition_key: format!("pk-{key}"),
+            data,
+        },
+    }
+}
+
+fn event_index(e: &Entry) -> usize {
+    let text = String::from_utf8_lossy(&e.data);
+    text.split(':')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("test data")
+}
+
+struct Run {
+    log: Log,
+    finished: Vec<MessageKey>,
+    stats: crate::stats::Snapshot,
+}
+
+async fn publish(
+    submissions: Vec<Submitted>,
+    settings: PublisherSettings,
+    policy: impl Fn(&Entry, usize) -> Outcome + Send + Sync + 'static,
+    fail_request: impl Fn(usize) -> bool + Send + Sync + 'static,
+) -> Run {
+    let log = Arc::new(Mutex::new(Log::default()));
+    let sink = FakeSink {
+        log: Arc::clone(&log),
+        policy: Box::new(policy),
+        fail_request: Box::new(fail_request),
+    };
+    let stats = Arc::new(Stats::default());
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
+    for s in submissions {
+        tx.send(s).expect("open");
+    }
+    drop(tx);
+    let publisher = Publisher::new(
+        sink,
+        settings,
+        Arc::clone(&stats),
+        Arc::new(Health::new("Kinesis")),
+        done_tx,
+    );
+    publisher.run(rx, CancellationToken::new()).await;
+    let mut finished = Vec::new();
+    while let Ok(k) = done_rx.try_recv() {
+        finished.push(k);
+    }
+    let log = std::mem::take(&mut *log.lock().expect("lock"));
+    Run {
+        log,
+        finished,
+        stats: stats.snapshot(),
+    }
+}
+
+fn settings(batch_records: usize) -> PublisherSettings {
+    PublisherSettings {
+        batch_records,
+        linger: Duration::from_millis(20),
+        max_requests: 4,
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(8),
+        },
+    }
+}
+
+/// Every submission finished once, and per partition key the acknowledged records are exactly
+/// the submission's events in document order, each acknowledged once.
+fn assert_complete_and_ordered(run: &Run, sizes: &HashMap<MessageKey, usize>) {
+    assert!(
+        run.log.violations.is_empty(),
+        "{:?}",
+        &run.log.violations[..run.log.violations.len().min(3)]
+    );
+    let mut finished = run.finished.clone();
+    finished.sort_unstable();
+    let mut want: Vec<_> = sizes.keys().copied().collect();
+    want.sort_unstable();
+    assert_eq!(finished, want, "every submission finished exactly once");
+    let mut acked: HashMap<&str, Vec<usize>> = HashMap::new();
+    for e in &run.log.acked {
+        acked
+            .entry(e.partition_key.as_str())
+            .or_default()
+            .push(event_index(e));
+    }
+    for (key, n) in sizes {
+        let got = acked
+            .get(format!("pk-{key}").as_str())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(got, (0..*n).collect::<Vec<_>>(), "submission {key}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_submissions_share_requests_and_each_stays_in_order() {
+    let subs: Vec<_> = (0..1_000)
+        .map(|k| submission(k, 1 + (k as usize % 7), 50))
+        .collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |_| false).await;
+    assert_complete_and_ordered(&run, &sizes);
+    assert!(run.log.requests.iter().all(|r| r.len() <= 500));
+    assert_eq!(
+        run.log.requests[0].len(),
+        500,
+        "a backlog fills the first request"
+    );
+    for r in &run.log.requests {
+        let keys: HashSet<_> = r.iter().map(|e| &e.partition_key).collect();
+        assert_eq!(keys.len(), r.len(), "one record per submission per request");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_failures_are_retried_without_reordering() {
+    // Fail about a third of records, deterministically, for the first 40 requests: later
+    // records of the same request succeed where earlier ones failed, as Kinesis allows.
+    let subs: Vec<_> = (0..300).map(|k| submission(k, 10, 40)).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let policy = |e: &Entry, n: usize| {
+        let h = e
+            .data
+            .iter()
+            .fold(n, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(*b)));
+        if n <= 40 && h % 3 == 0 {
+            Outcome::Failed("ProvisionedThroughputExceededException".into())
+        } else {
+            Outcome::Acked
+        }
+    };
+    let run = publish(subs, settings(500), policy, |_| false).await;
+    assert_complete_and_ordered(&run, &sizes);
+    assert!(
+        run.stats.put_failed_records > 100,
+        "failures happened: {}",
+        run.stats.put_failed_records
+    );
+    assert_eq!(run.stats.events_published, 3_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_requests_are_retried_until_they_succeed() {
+    let subs: Vec<_> = (0..50).map(|k| submission(k, 4, 40)).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |n| n % 3 != 0).await;
+    assert_complete_and_ordered(&run, &sizes);
+    assert!(run.stats.put_requests > run.log.acked.len() as u64 / 50);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_submission_larger_than_a_batch_is_published_whole_and_in_order() {
+    let subs = vec![submission(7, 1_200, 30)];
+    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |_| false).await;
+    assert_complete_and_ordered(&run, &sizes);
+    assert_eq!(run.log.requests.len(), 1_200, "one record at a time");
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_respect_the_five_mib_limit() {
+    // 40 submissions of one 600 KiB record: at most 8 fit in 5 MiB.
+    let subs: Vec<_> = (0..40).map(|k| submission(k, 1, 600 * 1024)).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |_| false).await;
+    assert_complete_and_ordered(&run, &sizes);
+    for r in &run.log.requests {
+        let bytes: usize = r.iter().map(Entry::size).sum();
+        assert!(bytes <= MAX_REQUEST_BYTES, "{bytes} bytes in one request");
+    }
+    assert!(run.log.requests.iter().any(|r| r.len() == 8));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_batch_size_setting_caps_requests() {
+    let subs: Vec<_> = (0..100).map(|k| submission(k, 2, 10)).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let run = publish(subs, settings(7), |_, _| Outcome::Acked, |_| false).await;
+    assert_complete_and_ordered(&run, &sizes);
+    assert!(run.log.requests.iter().all(|r| r.len() <= 7));
+}

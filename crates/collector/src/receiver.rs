@@ -1,0 +1,159 @@
+//! The receive loops: long-poll SQS, register each message as held, validate and explode it,
+//! and pass it on: valid submissions to the publisher, broken ones (and empty ones) straight to
+//! the deleter, counted and logged with their reason.
+//!
+//! A loop reserves submission permits before it asks for messages, and record permits before
+//! it hands a submission on (see [`crate::in_flight`]): that is the pause that bounds memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::Message;
+use telemetry_aws::error_code;
+use telemetry_model::record::time_processed_now;
+use telemetry_model::{PartitionKeySource, Submission};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::health::Health;
+use crate::in_flight::{InFlight, MessageKey};
+use crate::publisher::Submitted;
+use crate::stats::Stats;
+
+/// What a receive loop needs.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    /// The client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The queue.
+    pub queue_url: String,
+    /// Messages per ReceiveMessage (1..=10).
+    pub batch_size: u32,
+    /// Long-poll wait.
+    pub wait_time: Duration,
+    /// Visibility timeout asked for.
+    pub visibility_timeout: Duration,
+    /// Partition key choice.
+    pub key_source: PartitionKeySource,
+    /// Held messages and the bounds.
+    pub in_flight: Arc<InFlight>,
+    /// Valid submissions go here.
+    pub publisher: mpsc::UnboundedSender<Submitted>,
+    /// Broken and empty submissions go here.
+    pub deleter: mpsc::UnboundedSender<MessageKey>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// SQS reachability.
+    pub health: Arc<Health>,
+}
+
+impl Receiver {
+    /// Receives until `stop` fires. A long poll in progress is abandoned then; a message SQS
+    /// had already picked for it returns to the queue after its visibility timeout.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut failures = 0u32;
+        loop {
+            let permit = tokio::select! {
+                () = stop.cancelled() => return,
+                p = self.in_flight.reserve(self.batch_size) => p,
+            };
+            let Some(mut permit) = permit else { return };
+            let asked = i32::try_from(permit.num_permits()).unwrap_or(1);
+            let sent_at = Instant::now();
+            let call = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(asked)
+                .wait_time_seconds(i32::try_from(self.wait_time.as_secs()).unwrap_or(20))
+                .visibility_timeout(
+                    i32::try_from(self.visibility_timeout.as_secs()).unwrap_or(i32::MAX),
+                )
+                .send();
+            let result = tokio::select! {
+                () = stop.cancelled() => return,
+                r = call => r,
+            };
+            let messages = match result {
+                Ok(out) => {
+                    self.health.succeeded();
+                    failures = 0;
+                    out.messages.unwrap_or_default()
+                }
+                Err(e) => {
+                    self.health.failed("ReceiveMessage", &error_code(&e));
+                    drop(permit);
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Backoff::CALLS.delay(failures)) => continue,
+                    }
+                }
+            };
+            Stats::add(&self.stats.received, messages.len() as u64);
+            let mut held = Vec::with_capacity(messages.len());
+            for message in messages {
+                let Some(receipt) = message.receipt_handle.clone() else {
+                    tracing::warn!(message_id = message.message_id.as_deref().unwrap_or(""),
+                        "a message came without a receipt handle; it cannot be deleted and is skipped");
+                    continue;
+                };
+                // SQS returns at most what was asked for; if it ever did not, the extra
+                // messages are held without a permit rather than refused.
+                let share = permit.split(1);
+                let key = self.in_flight.insert(
+                    receipt,
+                    sent_at,
+                    sent_at + self.visibility_timeout,
+                    share,
+                );
+                held.push((key, message));
+            }
+            drop(permit);
+            for (key, message) in held {
+                if !self.handle(key, message, &stop).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Validates one held message and passes it on. False if `stop` fired while it waited for
+    /// record permits (the message stays held and is handed back at shutdown).
+    async fn handle(&self, key: MessageKey, message: Message, stop: &CancellationToken) -> bool {
+        let message_id = message.message_id.as_deref().unwrap_or("");
+        let body = message.body.as_deref().unwrap_or("");
+        let decoded = Submission::decode(body.as_bytes())
+            .and_then(|s| s.explode(&time_processed_now(), self.key_source));
+        let records = match decoded {
+            Ok(records) => records,
+            Err(invalid) => {
+                self.stats.dropped(invalid.reason);
+                // A JSON log line: quotes and newlines in the detail are escaped, so a hostile
+                // submission cannot forge log lines. The body itself is never logged.
+                tracing::warn!(message_id, reason = invalid.reason.as_str(), detail = %invalid.detail,
+                    "dropped a broken submission");
+                self.in_flight.mark_dispatched(key);
+                let _ = self.deleter.send(key);
+                return true;
+            }
+        };
+        Stats::add(&self.stats.valid, 1);
+        if records.data.is_empty() {
+            Stats::add(&self.stats.submissions_published, 1);
+            self.in_flight.mark_dispatched(key);
+            let _ = self.deleter.send(key);
+            return true;
+        }
+        let reserved = tokio::select! {
+            () = stop.cancelled() => return false,
+            ok = self.in_flight.reserve_records(key, records.data.len()) => ok,
+        };
+        if reserved {
+            let _ = self.publisher.send(Submitted { key, records });
+        }
+        true
+    }
+}

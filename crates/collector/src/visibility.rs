@@ -1,0 +1,159 @@
+//! Visibility: messages in work are extended before their visibility timeout runs out, so that
+//! a slow Kinesis does not make SQS hand them to another collector; at shutdown, what could not
+//! be finished is handed back at once (visibility 0) instead of waiting out its timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
+use futures::StreamExt;
+use telemetry_aws::error_code;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::Health;
+use crate::in_flight::{InFlight, MessageKey};
+use crate::stats::Stats;
+
+/// ChangeMessageVisibilityBatch calls in flight at once.
+const CONCURRENCY: usize = 8;
+
+/// Extends, and hands back, the visibility of held messages.
+#[derive(Debug, Clone)]
+pub struct Visibility {
+    /// The client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The queue.
+    pub queue_url: String,
+    /// The visibility timeout set on receive and on each extension.
+    pub timeout: Duration,
+    /// The registry of held messages.
+    pub in_flight: Arc<InFlight>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// SQS reachability.
+    pub health: Arc<Health>,
+}
+
+impl Visibility {
+    /// How often held messages are checked: often enough that a message is extended when half
+    /// of its timeout is left, with several tries before it runs out.
+    pub fn tick(&self) -> Duration {
+        (self.timeout / 6).clamp(Duration::from_millis(100), Duration::from_secs(5))
+    }
+
+    /// Extends, until `stop`, every held message that has less than half its timeout left.
+    pub async fn run_extender(self, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.tick());
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let sent_at = Instant::now();
+            let due = self.in_flight.expiring_before(sent_at + self.timeout / 2);
+            if due.is_empty() {
+                continue;
+            }
+            let results = self.change(due, self.timeout).await;
+            let mut extended = 0;
+            for (key, result) in results {
+                match result {
+                    Ok(()) => {
+                        extended += 1;
+                        self.in_flight.extended(key, sent_at + self.timeout);
+                    }
+                    Err(code) => {
+                        tracing::debug!(error = %code, "could not extend a message's visibility")
+                    }
+                }
+            }
+            Stats::add(&self.stats.visibility_extended, extended);
+        }
+    }
+
+    /// Hands back `messages` (visibility 0) and removes them from the registry.
+    pub async fn hand_back(&self, messages: Vec<(MessageKey, String)>) -> u64 {
+        let mut handed = 0;
+        for (key, result) in self.change(messages, Duration::ZERO).await {
+            if let Err(code) = &result {
+                tracing::warn!(error = %code, "could not hand a message back; it returns after its visibility timeout");
+            }
+            if self.in_flight.remove(key).is_some() && result.is_ok() {
+                handed += 1;
+            }
+        }
+        Stats::add(&self.stats.handed_back, handed);
+        handed
+    }
+
+    /// Sets the visibility of `messages` to `timeout`, ten per call, some calls at once.
+    async fn change(
+        &self,
+        messages: Vec<(MessageKey, String)>,
+        timeout: Duration,
+    ) -> Vec<(MessageKey, Result<(), String>)> {
+        let secs = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
+        let chunks: Vec<Vec<(MessageKey, String)>> =
+            messages.chunks(10).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.change_batch(chunk, secs))
+            .buffer_unordered(CONCURRENCY)
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await
+    }
+
+    async fn change_batch(
+        &self,
+        chunk: Vec<(MessageKey, String)>,
+        secs: i32,
+    ) -> Vec<(MessageKey, Result<(), String>)> {
+        let entries = chunk
+            .iter()
+            .filter_map(|(key, receipt)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(key.to_string())
+                    .receipt_handle(receipt)
+                    .visibility_timeout(secs)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let call = self
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries));
+        match call.send().await {
+            Ok(out) => {
+                self.health.succeeded();
+                let ok: std::collections::HashSet<String> =
+                    out.successful.into_iter().map(|s| s.id).collect();
+                let mut failed: std::collections::HashMap<String, String> =
+                    out.failed.into_iter().map(|f| (f.id, f.code)).collect();
+                chunk
+                    .into_iter()
+                    .map(|(k, _)| {
+                        let id = k.to_string();
+                        let result = if ok.contains(&id) {
+                            Ok(())
+                        } else {
+                            Err(failed.remove(&id).unwrap_or_else(|| "missing_entry".into()))
+                        };
+                        (k, result)
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                let code = error_code(&e);
+                self.health.failed("ChangeMessageVisibilityBatch", &code);
+                chunk
+                    .into_iter()
+                    .map(|(k, _)| (k, Err(code.clone())))
+                    .collect()
+            }
+        }
+    }
+}
