@@ -124,6 +124,7 @@ pub async fn run_with_stats(
             batch_size: u32::try_from(config.receive_batch_size).unwrap_or(10),
             wait_time: Duration::from_secs(config.wait_time_secs),
             visibility_timeout: config.visibility_timeout(),
+            stop_poll_wait: hand_back_reserve(config.shutdown_grace),
             key_source: config.partition_key.into(),
             in_flight: Arc::clone(&in_flight),
             publisher: publish_tx.clone(),
@@ -139,8 +140,7 @@ pub async fn run_with_stats(
 
     shutdown.cancelled().await;
     let started = Instant::now();
-    // Keep a little of the grace period for handing back what cannot be finished.
-    let reserve = (config.shutdown_grace / 4).min(Duration::from_secs(2));
+    let reserve = hand_back_reserve(config.shutdown_grace);
     let work_deadline = started + config.shutdown_grace.saturating_sub(reserve);
     tracing::info!(
         held = in_flight.len(),
@@ -182,4 +182,10 @@ pub async fn run_with_stats(
         "telemetry-collector stopped"
     );
     total
+}
+
+/// The part of the grace period kept for handing back what cannot be finished (and for a poll
+/// in progress to return): a quarter, at most 2 s.
+fn hand_back_reserve(grace: Duration) -> Duration {
+    (grace / 4).min(Duration::from_secs(2))
 }

@@ -178,7 +178,10 @@ impl Deleter {
             }
         }
         match &retry_code {
-            Some(code) if settled.is_empty() => self.health.failed("DeleteMessageBatch", code),
+            Some(code) if settled.is_empty() => {
+                self.health.failed("DeleteMessageBatch", code);
+                Stats::add(&self.stats.sqs_call_failures, 1);
+            }
             _ => self.health.succeeded(),
         }
         let now = Instant::now();

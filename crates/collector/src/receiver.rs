@@ -35,6 +35,8 @@ pub struct Receiver {
     pub wait_time: Duration,
     /// Visibility timeout asked for.
     pub visibility_timeout: Duration,
+    /// At shutdown, how long a poll in progress may still take to return its messages.
+    pub stop_poll_wait: Duration,
     /// Partition key choice.
     pub key_source: PartitionKeySource,
     /// Held messages and the bounds.
@@ -50,8 +52,10 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Receives until `stop` fires. A long poll in progress is abandoned then; a message SQS
-    /// had already picked for it returns to the queue after its visibility timeout.
+    /// Receives until `stop` fires. A poll in progress then gets `stop_poll_wait` to return;
+    /// its messages are held, not processed, and the shutdown hands them back. A poll still
+    /// waiting after that is abandoned (a message SQS picks for it in that instant returns to
+    /// the queue after its visibility timeout: late, never lost).
     pub async fn run(self, stop: CancellationToken) {
         let mut failures = 0u32;
         loop {
@@ -72,9 +76,20 @@ impl Receiver {
                     i32::try_from(self.visibility_timeout.as_secs()).unwrap_or(i32::MAX),
                 )
                 .send();
+            tokio::pin!(call);
+            let mut stopping = false;
             let result = tokio::select! {
-                () = stop.cancelled() => return,
-                r = call => r,
+                r = &mut call => r,
+                () = stop.cancelled() => {
+                    // A poll in progress may already carry messages SQS picked for us: let it
+                    // return them, briefly, so they are handed back at once instead of waiting
+                    // out their visibility timeout. A poll that is only waiting is abandoned.
+                    stopping = true;
+                    match tokio::time::timeout(self.stop_poll_wait, &mut call).await {
+                        Ok(r) => r,
+                        Err(_) => return,
+                    }
+                }
             };
             let messages = match result {
                 Ok(out) => {
@@ -84,6 +99,7 @@ impl Receiver {
                 }
                 Err(e) => {
                     self.health.failed("ReceiveMessage", &error_code(&e));
+                    Stats::add(&self.stats.sqs_call_failures, 1);
                     drop(permit);
                     failures = failures.saturating_add(1);
                     tokio::select! {
@@ -112,6 +128,10 @@ impl Receiver {
                 held.push((key, message));
             }
             drop(permit);
+            if stopping {
+                // Registered but not passed on: the shutdown hands these back.
+                return;
+            }
             for (key, message) in held {
                 if !self.handle(key, message, &stop).await {
                     return;

@@ -30,6 +30,8 @@ pub struct Stats {
     pub visibility_extended: AtomicU64,
     /// Messages handed back to the queue (visibility 0) at shutdown.
     pub handed_back: AtomicU64,
+    /// SQS calls that failed as a whole (receive, delete, visibility), each retried.
+    pub sqs_call_failures: AtomicU64,
 }
 
 impl Stats {
@@ -58,6 +60,7 @@ impl Stats {
             delete_failed: get(&self.delete_failed),
             visibility_extended: get(&self.visibility_extended),
             handed_back: get(&self.handed_back),
+            sqs_call_failures: get(&self.sqs_call_failures),
         }
     }
 }
@@ -77,6 +80,7 @@ pub struct Snapshot {
     pub delete_failed: u64,
     pub visibility_extended: u64,
     pub handed_back: u64,
+    pub sqs_call_failures: u64,
 }
 
 impl Snapshot {
@@ -114,6 +118,7 @@ impl Snapshot {
             delete_failed: self.delete_failed - earlier.delete_failed,
             visibility_extended: self.visibility_extended - earlier.visibility_extended,
             handed_back: self.handed_back - earlier.handed_back,
+            sqs_call_failures: self.sqs_call_failures - earlier.sqs_call_failures,
         }
     }
 }

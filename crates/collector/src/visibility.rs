@@ -149,6 +149,7 @@ impl Visibility {
             Err(e) => {
                 let code = error_code(&e);
                 self.health.failed("ChangeMessageVisibilityBatch", &code);
+                Stats::add(&self.stats.sqs_call_failures, 1);
                 chunk
                     .into_iter()
                     .map(|(k, _)| (k, Err(code.clone())))

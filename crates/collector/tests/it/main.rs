@@ -1,0 +1,20 @@
+//! Integration tests: the collector against real emulators over HTTP (moto for SQS,
+//! kinesalite for Kinesis), with fresh queue and stream names per test. Run through the
+//! README's test command, which installs the emulators first.
+
+// Test code panics on failed expectations by design.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod support;
+
+mod broken;
+mod happy_path;
+mod order;
+mod outage;
+mod redelivery;
+mod shutdown;

@@ -1,0 +1,31 @@
+//! Order within a submission, for a submission far larger than one PutRecords batch, published
+//! while other submissions share the requests.
+
+use std::time::Duration;
+
+use crate::support::submissions::valid;
+use crate::support::{assert_published, by_submission, TestEnv};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_of_1200_events_is_published_whole_and_in_order() {
+    let env = TestEnv::start(2).await;
+    let big = valid(600, 600);
+    let small: Vec<_> = (0..20).map(|_| valid(4, 4)).collect();
+    let mut bodies = vec![big.body.clone()];
+    bodies.extend(small.iter().map(|s| s.body.clone()));
+    env.send(&bodies).await;
+    // A small batch size makes the other submissions' records share requests with the big one.
+    let collector = env.collector(&["--data-stream-max-buffer-size=7"]).await;
+
+    env.wait_for_records(1_200 + 20 * 8, Duration::from_secs(120))
+        .await;
+    env.wait_queue_empty(Duration::from_secs(30)).await;
+    let stats = collector.stop().await;
+
+    let seen = by_submission(&env.stream_events().await);
+    assert_published(&seen, &big);
+    for s in &small {
+        assert_published(&seen, s);
+    }
+    assert_eq!(stats.submissions_published, 21);
+}

@@ -1,0 +1,340 @@
+//! Test support: emulators, proxies, fresh queue and stream names, the collector in-process or
+//! as a process, and the checks of the guarantees on what the stream holds.
+
+#![allow(dead_code)] // each test uses a part
+
+pub mod emulators;
+pub mod proxy;
+pub mod submissions;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use serde_json::Value;
+use telemetry_aws::Clients;
+use telemetry_collector::stats::{Snapshot, Stats};
+use telemetry_collector::Config;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use emulators::Emulator;
+use proxy::Proxy;
+use submissions::Valid;
+
+/// Waits for `condition` to hold, checking every 50 ms, failing the test after `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Emulators with a proxy in front of each, a fresh queue and a fresh stream.
+pub struct TestEnv {
+    pub sqs_emulator: Emulator,
+    pub kinesis_emulator: Emulator,
+    pub sqs_proxy: Proxy,
+    pub kinesis_proxy: Proxy,
+    /// Clients straight to the emulators, for setting up and checking.
+    pub admin: Clients,
+    pub queue_name: String,
+    pub queue_url: String,
+    pub stream_name: String,
+}
+
+impl TestEnv {
+    /// Starts everything; the stream has `shards` shards.
+    pub async fn start(shards: i32) -> TestEnv {
+        // TEST_LOG=debug shows the collector's logs of a failing test.
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            telemetry_collector::logging::init(&filter);
+        }
+        let (sqs_emulator, kinesis_emulator) =
+            tokio::task::spawn_blocking(|| (emulators::moto(), emulators::kinesalite(None)))
+                .await
+                .expect("emulators");
+        let sqs_proxy = Proxy::start(sqs_emulator.addr).await;
+        let kinesis_proxy = Proxy::start(kinesis_emulator.addr).await;
+        let admin = Clients::for_endpoints(
+            &format!("http://{}", sqs_emulator.addr),
+            &format!("http://{}", kinesis_emulator.addr),
+        )
+        .await;
+        let suffix = Uuid::new_v4().simple().to_string();
+        let queue_name = format!("submissions-{}", &suffix[..12]);
+        let stream_name = format!("events-{}", &suffix[..12]);
+        let queue_url = admin
+            .sqs
+            .create_queue()
+            .queue_name(&queue_name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        admin
+            .kinesis
+            .create_stream()
+            .stream_name(&stream_name)
+            .shard_count(shards)
+            .send()
+            .await
+            .expect("create stream");
+        let env = TestEnv {
+            sqs_emulator,
+            kinesis_emulator,
+            sqs_proxy,
+            kinesis_proxy,
+            admin,
+            queue_name,
+            queue_url,
+            stream_name,
+        };
+        let kinesis = env.admin.kinesis.clone();
+        let name = env.stream_name.clone();
+        wait_until("stream active", Duration::from_secs(20), || {
+            let (k, n) = (kinesis.clone(), name.clone());
+            async move {
+                k.describe_stream_summary()
+                    .stream_name(n)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|o| o.stream_description_summary)
+                    .is_some_and(|d| {
+                        d.stream_status == aws_sdk_kinesis::types::StreamStatus::Active
+                    })
+            }
+        })
+        .await;
+        env
+    }
+
+    /// A collector configuration for this queue and stream, fast for tests, with `extra` flags.
+    pub fn config(&self, extra: &[&str]) -> Config {
+        let mut args = vec![
+            "telemetry-collector".to_owned(),
+            format!("--queue-name={}", self.queue_name),
+            format!("--stream-name={}", self.stream_name),
+            "--queue-wait-time-sec=1".to_owned(),
+            "--queue-receipts-to-delete-interval-sec=0.1".to_owned(),
+            "--summary-interval-sec=1".to_owned(),
+            "--shutdown-grace-period-sec=10".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Config::from_args(args).unwrap_or_else(|e| panic!("test config: {e:?}"))
+    }
+
+    /// Clients for the collector: through the proxies.
+    pub async fn collector_clients(&self) -> Clients {
+        Clients::for_endpoints(&self.sqs_proxy.url(), &self.kinesis_proxy.url()).await
+    }
+
+    /// Starts an in-process collector.
+    pub async fn collector(&self, extra: &[&str]) -> RunningCollector {
+        let config = self.config(extra);
+        let clients = self.collector_clients().await;
+        let stats = Arc::new(Stats::default());
+        let token = CancellationToken::new();
+        let handle = tokio::spawn(telemetry_collector::app::run_with_stats(
+            config,
+            clients,
+            token.clone(),
+            Arc::clone(&stats),
+        ));
+        RunningCollector {
+            stats,
+            token,
+            handle,
+        }
+    }
+
+    /// Sends bodies with SendMessageBatch, ten at a time.
+    pub async fn send<S: AsRef<str>>(&self, bodies: &[S]) {
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(b.as_ref())
+                        .build()
+                        .expect("entry")
+                })
+                .collect();
+            let out = self
+                .admin
+                .sqs
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("send");
+            assert!(out.failed.is_empty(), "send failed: {:?}", out.failed);
+        }
+    }
+
+    /// Messages (visible, in flight) in the queue, as SQS counts them.
+    pub async fn queue_counts(&self) -> (u64, u64) {
+        let out = self
+            .admin
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let attrs = out.attributes.unwrap_or_default();
+        let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            get(QueueAttributeName::ApproximateNumberOfMessages),
+            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    /// Every record in the stream: (shard id, parsed event), shard by shard.
+    pub async fn stream_events(&self) -> Vec<(String, Value)> {
+        let shards = telemetry_aws::stream::read_all(&self.admin.kinesis, &self.stream_name)
+            .await
+            .expect("read stream");
+        shards
+            .into_iter()
+            .flat_map(|s| {
+                let id = s.shard_id;
+                s.records.into_iter().map(move |(_, data)| {
+                    (
+                        id.clone(),
+                        serde_json::from_slice(&data).expect("record is JSON"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until the stream holds at least `n` records.
+    pub async fn wait_for_records(&self, n: usize, within: Duration) {
+        wait_until(&format!("{n} records in the stream"), within, || async {
+            self.stream_events().await.len() >= n
+        })
+        .await;
+    }
+
+    /// Waits until the queue holds no message, visible or in flight.
+    pub async fn wait_queue_empty(&self, within: Duration) {
+        wait_until("the queue to be empty", within, || async {
+            self.queue_counts().await == (0, 0)
+        })
+        .await;
+    }
+}
+
+/// A collector running in this process.
+pub struct RunningCollector {
+    pub stats: Arc<Stats>,
+    pub token: CancellationToken,
+    pub handle: tokio::task::JoinHandle<Snapshot>,
+}
+
+impl RunningCollector {
+    /// Signals shutdown and waits for the drain to end.
+    pub async fn stop(self) -> Snapshot {
+        self.token.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .expect("collector stops")
+            .expect("collector task")
+    }
+}
+
+/// What the stream shows for one submission.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub shards: std::collections::HashSet<String>,
+    /// Event ids in stream order, duplicates included.
+    pub ids: Vec<String>,
+    /// Events by id (last seen).
+    pub events: HashMap<String, Value>,
+}
+
+/// Groups the stream's events by submission id.
+pub fn by_submission(events: &[(String, Value)]) -> HashMap<String, Seen> {
+    let mut map: HashMap<String, Seen> = HashMap::new();
+    for (shard, e) in events {
+        let sub = e["submission_id"].as_str().unwrap_or_default().to_owned();
+        let seen = map.entry(sub).or_default();
+        seen.shards.insert(shard.clone());
+        let id = e["event_id"].as_str().unwrap_or_default().to_owned();
+        seen.ids.push(id.clone());
+        seen.events.insert(id, e.clone());
+    }
+    map
+}
+
+/// Asserts the contract for one valid submission: complete, on one shard, first occurrences in
+/// document order, exactly the contract's fields, ids as the name-based rule gives them.
+pub fn assert_published(seen: &HashMap<String, Seen>, v: &Valid) {
+    let s = seen
+        .get(&v.submission_id.to_string())
+        .unwrap_or_else(|| panic!("submission {} not in the stream", v.submission_id));
+    assert_eq!(
+        s.shards.len(),
+        1,
+        "all events of {} on one shard",
+        v.submission_id
+    );
+    let mut first = Vec::new();
+    for id in &s.ids {
+        if !first.contains(id) {
+            first.push(id.clone());
+        }
+    }
+    let expected: Vec<String> = (0..v.events.len())
+        .map(|i| {
+            telemetry_model::event_id::event_id(
+                v.device_id,
+                v.submission_id,
+                u32::try_from(i).expect("fits"),
+            )
+            .to_string()
+        })
+        .collect();
+    assert_eq!(
+        first, expected,
+        "first occurrences of {} in document order, with stable ids",
+        v.submission_id
+    );
+    for (i, id) in expected.iter().enumerate() {
+        let e = &s.events[id];
+        let (kind, data) = &v.events[i];
+        assert_eq!(e["type"], *kind);
+        assert_eq!(e["type_specific_data"], *data);
+        assert_eq!(e["device_id"], v.device_id.to_string());
+        assert_eq!(e["time_created"], "2021-03-28T15:44:18.592840");
+        assert_eq!(
+            e.as_object().map(|o| o.len()),
+            Some(7),
+            "exactly seven fields"
+        );
+        let t = e["time_processed"].as_str().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(t).is_ok(),
+            "time_processed {t}"
+        );
+    }
+}
