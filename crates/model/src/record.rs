@@ -1,7 +1,6 @@
 //! The output: one Kinesis record per event, its data a JSON object with exactly the contract's
 //! seven fields, and the limits a record must fit.
 
-use serde::Serialize;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 
@@ -43,49 +42,6 @@ impl Records {
     }
 }
 
-#[derive(Serialize)]
-struct OutputEvent<'a> {
-    event_id: Uuid,
-    #[serde(rename = "type")]
-    event_type: &'static str,
-    device_id: Uuid,
-    submission_id: Uuid,
-    time_processed: &'a str,
-    time_created: &'a str,
-    type_specific_data: TypeSpecificData<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum TypeSpecificData<'a> {
-    NewProcess {
-        cmdl: &'a str,
-        user: &'a str,
-    },
-    NetworkConnection {
-        source_ip: Ipv4Addr,
-        destination_ip: Ipv4Addr,
-        destination_port: u16,
-    },
-}
-
-impl<'a> From<&'a EventData> for TypeSpecificData<'a> {
-    fn from(data: &'a EventData) -> Self {
-        match data {
-            EventData::NewProcess { cmdl, user } => TypeSpecificData::NewProcess { cmdl, user },
-            EventData::NetworkConnection {
-                source_ip,
-                destination_ip,
-                destination_port,
-            } => TypeSpecificData::NetworkConnection {
-                source_ip: *source_ip,
-                destination_ip: *destination_ip,
-                destination_port: *destination_port,
-            },
-        }
-    }
-}
-
 impl Submission {
     /// Explodes the submission into its output records, in document order.
     ///
@@ -102,26 +58,15 @@ impl Submission {
             PartitionKeySource::SubmissionId => self.submission_id(),
         };
         let partition_key = key_id.hyphenated().to_string();
+        let ids = SubmissionIds::new(self);
         let mut data = Vec::with_capacity(self.events().len());
         for (position, event) in self.events().iter().enumerate() {
-            let out = OutputEvent {
-                event_id: event_id(
-                    self.device_id(),
-                    self.submission_id(),
-                    position_u32(position),
-                ),
-                event_type: event.event_type().as_str(),
-                device_id: self.device_id(),
-                submission_id: self.submission_id(),
-                time_processed,
-                time_created: self.time_created(),
-                type_specific_data: event.into(),
-            };
-            let mut buf = Vec::with_capacity(320);
-            // Serialising plain strings and numbers into a Vec cannot fail; map it anyway
-            // rather than unwrap, so no input can panic here.
-            serde_json::to_writer(&mut buf, &out)
-                .map_err(|e| Invalid::new(DropReason::RecordTooLarge, e.to_string()))?;
+            let event_id = event_id(
+                self.device_id(),
+                self.submission_id(),
+                position_u32(position),
+            );
+            let buf = encode(&ids, event_id, time_processed, self.time_created(), event);
             if buf.len() + partition_key.len() > MAX_RECORD_BYTES {
                 return Err(Invalid::new(
                     DropReason::RecordTooLarge,
@@ -137,6 +82,101 @@ impl Submission {
             partition_key,
             data,
         })
+    }
+}
+
+/// The submission's ids, formatted once for all its events.
+struct SubmissionIds {
+    device_id: [u8; 36],
+    submission_id: [u8; 36],
+}
+
+impl SubmissionIds {
+    fn new(s: &Submission) -> Self {
+        let mut ids = SubmissionIds {
+            device_id: [0; 36],
+            submission_id: [0; 36],
+        };
+        s.device_id().hyphenated().encode_lower(&mut ids.device_id);
+        s.submission_id()
+            .hyphenated()
+            .encode_lower(&mut ids.submission_id);
+        ids
+    }
+}
+
+/// Writes one event as JSON with exactly the contract's seven fields, in the contract's order.
+///
+/// Written by hand because it is the hot path: only `cmdl` and `user` can hold characters that
+/// need escaping, and they go through serde_json's string escaping. Everything else is known
+/// to be plain: UUIDs and IPv4 addresses we format, type names, our own `time_processed`, and a
+/// `time_created` that passed [`crate::time_created::is_valid`] (digits and `-:.TZ+` only).
+fn encode(
+    ids: &SubmissionIds,
+    event_id: Uuid,
+    time_processed: &str,
+    time_created: &str,
+    event: &EventData,
+) -> Vec<u8> {
+    let specific_len = match event {
+        EventData::NewProcess { cmdl, user } => cmdl.len() + user.len() + 32,
+        EventData::NetworkConnection { .. } => 96,
+    };
+    let mut buf =
+        Vec::with_capacity(220 + time_processed.len() + time_created.len() + specific_len);
+    let mut uuid_buf = Uuid::encode_buffer();
+    buf.extend_from_slice(br#"{"event_id":""#);
+    buf.extend_from_slice(event_id.hyphenated().encode_lower(&mut uuid_buf).as_bytes());
+    buf.extend_from_slice(br#"","type":""#);
+    buf.extend_from_slice(event.event_type().as_str().as_bytes());
+    buf.extend_from_slice(br#"","device_id":""#);
+    buf.extend_from_slice(&ids.device_id);
+    buf.extend_from_slice(br#"","submission_id":""#);
+    buf.extend_from_slice(&ids.submission_id);
+    buf.extend_from_slice(br#"","time_processed":""#);
+    buf.extend_from_slice(time_processed.as_bytes());
+    buf.extend_from_slice(br#"","time_created":""#);
+    buf.extend_from_slice(time_created.as_bytes());
+    buf.extend_from_slice(br#"","type_specific_data":"#);
+    match event {
+        EventData::NewProcess { cmdl, user } => {
+            buf.extend_from_slice(br#"{"cmdl":"#);
+            json_string(&mut buf, cmdl);
+            buf.extend_from_slice(br#","user":"#);
+            json_string(&mut buf, user);
+        }
+        EventData::NetworkConnection {
+            source_ip,
+            destination_ip,
+            destination_port,
+        } => {
+            buf.extend_from_slice(br#"{"source_ip":""#);
+            ipv4(&mut buf, *source_ip);
+            buf.extend_from_slice(br#"","destination_ip":""#);
+            ipv4(&mut buf, *destination_ip);
+            buf.extend_from_slice(br#"","destination_port":"#);
+            buf.extend_from_slice(itoa::Buffer::new().format(*destination_port).as_bytes());
+        }
+    }
+    buf.extend_from_slice(b"}}");
+    buf
+}
+
+/// A JSON string literal, escaped by serde_json.
+fn json_string(buf: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail: serde_json only fails on I/O errors, which a Vec
+    // never gives.
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+/// Dotted-quad form of an address, as std prints it.
+fn ipv4(buf: &mut Vec<u8>, ip: Ipv4Addr) {
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf.push(b'.');
+        }
+        buf.extend_from_slice(digits.format(octet).as_bytes());
     }
 }
 

@@ -429,11 +429,15 @@ impl RawSubmission<'_> {
         }
         let submission_id = uuid_field(
             f.submission_id,
-            "submission_id",
+            Place::top("submission_id"),
             DropReason::BadSubmissionId,
         )?;
-        let device_id = uuid_field(f.device_id, "device_id", DropReason::BadDeviceId)?;
-        let time_created = string_field(f.time_created, "time_created")?;
+        let device_id = uuid_field(
+            f.device_id,
+            Place::top("device_id"),
+            DropReason::BadDeviceId,
+        )?;
+        let time_created = string_field(f.time_created, Place::top("time_created"))?;
         if !time_created::is_valid(&time_created) {
             return Err(Invalid::new(
                 DropReason::BadTimeCreated,
@@ -468,14 +472,7 @@ impl RawSubmission<'_> {
                 }
             };
             for (i, raw) in list.into_iter().enumerate() {
-                events.push(validate_event(
-                    event_type,
-                    raw,
-                    &Path {
-                        key: &key,
-                        index: i,
-                    },
-                )?);
+                events.push(validate_event(event_type, raw, &key, i)?);
             }
         }
         Ok(Submission {
@@ -496,50 +493,67 @@ impl RawGroup<'_> {
     }
 }
 
-/// Where an event field is, for messages: `events.new_process[2].cmdl`.
-struct Path<'k> {
-    key: &'k str,
-    index: usize,
+/// Where a field is, for messages: `device_id` or `events.new_process[2].cmdl`. Formatted only
+/// when a message is written, so valid submissions pay nothing for it.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    /// The event type key and the event's index, for an event field.
+    event: Option<(&'a str, usize)>,
+    field: &'a str,
 }
 
-impl Path<'_> {
-    fn field(&self, name: &str) -> String {
-        format!("events.{}[{}].{name}", self.key, self.index)
+impl<'a> Place<'a> {
+    const fn top(field: &'a str) -> Self {
+        Place { event: None, field }
+    }
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.event {
+            Some((key, index)) => write!(f, "events.{key}[{index}].{}", self.field),
+            None => f.write_str(self.field),
+        }
     }
 }
 
 fn validate_event(
     event_type: EventType,
     raw: RawEvent<'_>,
-    at: &Path<'_>,
+    key: &str,
+    index: usize,
 ) -> Result<EventData, Invalid> {
+    let at = |field| Place {
+        event: Some((key, index)),
+        field,
+    };
     let f = match raw {
         RawEvent::Object(f) => f,
         RawEvent::Other(kind) => {
             return Err(wrong_type(
-                &format!("events.{}[{}]", at.key, at.index),
+                &format!("events.{key}[{index}]"),
                 "an object",
                 kind,
             ))
         }
     };
-    if let Some(key) = f.duplicate {
-        return Err(duplicate(&at.field(&key)));
+    if let Some(name) = f.duplicate {
+        return Err(duplicate(&at(&name).to_string()));
     }
     Ok(match event_type {
         EventType::NewProcess => EventData::NewProcess {
-            cmdl: string_field(f.cmdl, &at.field("cmdl"))?.into_owned(),
-            user: string_field(f.user, &at.field("user"))?.into_owned(),
+            cmdl: string_field(f.cmdl, at("cmdl"))?.into_owned(),
+            user: string_field(f.user, at("user"))?.into_owned(),
         },
         EventType::NetworkConnection => EventData::NetworkConnection {
-            source_ip: ipv4_field(f.source_ip, &at.field("source_ip"))?,
-            destination_ip: ipv4_field(f.destination_ip, &at.field("destination_ip"))?,
-            destination_port: port_field(f.destination_port, &at.field("destination_port"))?,
+            source_ip: ipv4_field(f.source_ip, at("source_ip"))?,
+            destination_ip: ipv4_field(f.destination_ip, at("destination_ip"))?,
+            destination_port: port_field(f.destination_port, at("destination_port"))?,
         },
     })
 }
 
-fn missing(name: &str) -> Invalid {
+fn missing(name: impl fmt::Display) -> Invalid {
     Invalid::new(DropReason::MissingField, format!("{name} is missing"))
 }
 
@@ -550,14 +564,14 @@ fn duplicate(name: &str) -> Invalid {
     )
 }
 
-fn wrong_type(name: &str, expected: &str, found: Kind) -> Invalid {
+fn wrong_type(name: impl fmt::Display, expected: &str, found: Kind) -> Invalid {
     Invalid::new(
         DropReason::WrongType,
         format!("{name} must be {expected}, found {found}"),
     )
 }
 
-fn string_field<'a>(value: Option<Loose<'a>>, name: &str) -> Result<Cow<'a, str>, Invalid> {
+fn string_field<'a>(value: Option<Loose<'a>>, name: Place<'_>) -> Result<Cow<'a, str>, Invalid> {
     match value {
         None => Err(missing(name)),
         Some(Loose::Str(s)) => Ok(s),
@@ -565,7 +579,11 @@ fn string_field<'a>(value: Option<Loose<'a>>, name: &str) -> Result<Cow<'a, str>
     }
 }
 
-fn uuid_field(value: Option<Loose<'_>>, name: &str, reason: DropReason) -> Result<Uuid, Invalid> {
+fn uuid_field(
+    value: Option<Loose<'_>>,
+    name: Place<'_>,
+    reason: DropReason,
+) -> Result<Uuid, Invalid> {
     let s = string_field(value, name)?;
     // Only the hyphenated form (36 chars): the uuid crate also takes simple, braced and urn forms.
     match Uuid::try_parse(&s) {
@@ -577,7 +595,7 @@ fn uuid_field(value: Option<Loose<'_>>, name: &str, reason: DropReason) -> Resul
     }
 }
 
-fn ipv4_field(value: Option<Loose<'_>>, name: &str) -> Result<Ipv4Addr, Invalid> {
+fn ipv4_field(value: Option<Loose<'_>>, name: Place<'_>) -> Result<Ipv4Addr, Invalid> {
     let s = string_field(value, name)?;
     // std's parser takes exactly four decimal octets 0..=255 and refuses leading zeros.
     s.parse().map_err(|_| {
@@ -588,7 +606,7 @@ fn ipv4_field(value: Option<Loose<'_>>, name: &str) -> Result<Ipv4Addr, Invalid>
     })
 }
 
-fn port_field(value: Option<Loose<'_>>, name: &str) -> Result<u16, Invalid> {
+fn port_field(value: Option<Loose<'_>>, name: Place<'_>) -> Result<u16, Invalid> {
     let bad = |shown: String| {
         Invalid::new(
             DropReason::BadPort,
