@@ -468,7 +468,7 @@ impl RawSubmission<'_> {
             let list = match group {
                 RawGroup::List(list) => list,
                 RawGroup::Other(kind) => {
-                    return Err(wrong_type(&format!("events.{key}"), "an array", kind))
+                    return Err(wrong_type(format!("events.{key}"), "an array", kind))
                 }
             };
             for (i, raw) in list.into_iter().enumerate() {
@@ -531,7 +531,7 @@ fn validate_event(
         RawEvent::Object(f) => f,
         RawEvent::Other(kind) => {
             return Err(wrong_type(
-                &format!("events.{key}[{index}]"),
+                format!("events.{key}[{index}]"),
                 "an object",
                 kind,
             ))
