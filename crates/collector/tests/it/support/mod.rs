@@ -3,8 +3,6 @@
 
 #![allow(dead_code)] // each test uses a part
 
-pub mod emulators;
-pub mod proxy;
 pub mod submissions;
 
 use std::collections::HashMap;
@@ -21,8 +19,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use emulators::Emulator;
-use proxy::Proxy;
+use telemetry_localenv::emulators::{self, Emulator};
+use telemetry_localenv::proxy::Proxy;
 use submissions::Valid;
 
 /// Waits for `condition` to hold, checking every 50 ms, failing the test after `within`.
@@ -62,16 +60,14 @@ impl TestEnv {
             telemetry_collector::logging::init(&filter);
         }
         let (sqs_emulator, kinesis_emulator) =
-            tokio::task::spawn_blocking(|| (emulators::moto(), emulators::kinesalite(None)))
+            tokio::task::spawn_blocking(|| (emulators::moto(), emulators::kinesalite()))
                 .await
                 .expect("emulators");
-        let sqs_proxy = Proxy::start(sqs_emulator.addr).await;
-        let kinesis_proxy = Proxy::start(kinesis_emulator.addr).await;
-        let admin = Clients::for_endpoints(
-            &format!("http://{}", sqs_emulator.addr),
-            &format!("http://{}", kinesis_emulator.addr),
-        )
-        .await;
+        let sqs_emulator = sqs_emulator.expect("moto");
+        let kinesis_emulator = kinesis_emulator.expect("kinesalite");
+        let sqs_proxy = Proxy::start(sqs_emulator.addr).await.expect("sqs proxy");
+        let kinesis_proxy = Proxy::start(kinesis_emulator.addr).await.expect("kinesis proxy");
+        let admin = Clients::for_endpoints(&sqs_emulator.url(), &kinesis_emulator.url()).await;
         let suffix = Uuid::new_v4().simple().to_string();
         let queue_name = format!("submissions-{}", &suffix[..12]);
         let stream_name = format!("events-{}", &suffix[..12]);

@@ -9,12 +9,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 /// A proxy to one target.
+#[derive(Debug)]
 pub struct Proxy {
+    /// Where the proxy listens.
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     stop: CancellationToken,
 }
 
+#[derive(Debug)]
 struct State {
     up: bool,
     /// Cancelled when the proxy goes down: ends the connections of this generation.
@@ -23,9 +26,9 @@ struct State {
 
 impl Proxy {
     /// Starts a proxy to `target` on a free loopback port.
-    pub async fn start(target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let addr = listener.local_addr().expect("proxy addr");
+    pub async fn start(target: SocketAddr) -> std::io::Result<Proxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             up: true,
             generation: CancellationToken::new(),
@@ -40,7 +43,7 @@ impl Proxy {
                 };
                 let Ok((inbound, _)) = accepted else { continue };
                 let (up, generation) = {
-                    let s = st.lock().expect("proxy state");
+                    let s = lock(&st);
                     (s.up, s.generation.clone())
                 };
                 if !up {
@@ -59,7 +62,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, state, stop }
+        Ok(Proxy { addr, state, stop })
     }
 
     /// The proxy's URL.
@@ -69,7 +72,7 @@ impl Proxy {
 
     /// Brings the proxy up, or takes it down (closing every open connection).
     pub fn set_up(&self, up: bool) {
-        let mut s = self.state.lock().expect("proxy state");
+        let mut s = lock(&self.state);
         if s.up && !up {
             s.generation.cancel();
             s.generation = CancellationToken::new();
@@ -81,6 +84,11 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.cancel();
-        self.state.lock().map(|s| s.generation.cancel()).ok();
+        lock(&self.state).generation.cancel();
     }
+}
+
+/// The state is two plain fields, consistent after any panic: a poisoned lock is still usable.
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,0 +1,225 @@
+//! End-to-end benchmark: the release collector against the emulators, at the emulators' pace.
+//!
+//! It measures, in one run on one machine:
+//! 1. the emulator's own ceiling: a raw PutRecords loop (8 requests of 500 realistic records in
+//!    flight) against kinesalite, in records/s;
+//! 2. the collector: N submissions sent to moto's SQS while a release `telemetry-collector`
+//!    drains them into kinesalite; events/s from first send to empty queue, and the collector
+//!    process's CPU time (user + sys, from /proc) per published event.
+//!
+//! Run: `scripts/bench-e2e.sh` (builds the release binaries, then runs this with its defaults).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use base64::Engine as _;
+use clap::Parser;
+use futures::StreamExt;
+use rand::{Rng, SeedableRng};
+use telemetry_aws::Clients;
+use telemetry_localenv::{cpu, emulators};
+use telemetry_model::{PartitionKeySource, Submission};
+
+#[derive(Debug, Parser)]
+#[command(about = "End-to-end benchmark of telemetry-collector against local emulators")]
+struct Args {
+    /// Submissions to send.
+    #[arg(long, default_value_t = 6_000)]
+    submissions: usize,
+    /// Fewest events of each type per submission.
+    #[arg(long, default_value_t = 3)]
+    min_events: usize,
+    /// Most events of each type per submission.
+    #[arg(long, default_value_t = 5)]
+    max_events: usize,
+    /// Shards of the stream.
+    #[arg(long, default_value_t = 4)]
+    shards: i32,
+    /// How long the raw PutRecords loop runs, in seconds.
+    #[arg(long, default_value_t = 10)]
+    ceiling_secs: u64,
+    /// The collector binary.
+    #[arg(long, default_value = "target/release/telemetry-collector")]
+    collector: std::path::PathBuf,
+}
+
+/// A fleet-shaped body: `n_proc` new_process and `n_conn` network_connection events.
+fn body(rng: &mut impl Rng, n_proc: usize, n_conn: usize) -> String {
+    let procs: Vec<_> = (0..n_proc)
+        .map(|i| serde_json::json!({"cmdl": format!("C:\\Program Files\\app{i}\\app.exe --run {}", rng.gen::<u16>()), "user": "john"}))
+        .collect();
+    let conns: Vec<_> = (0..n_conn)
+        .map(|_| {
+            let ip = std::net::Ipv4Addr::from(rng.gen::<u32>());
+            serde_json::json!({"source_ip": "192.168.0.2", "destination_ip": ip.to_string(), "destination_port": rng.gen::<u16>()})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "submission_id": uuid::Uuid::from_u128(rng.gen()).to_string(),
+        "device_id": uuid::Uuid::from_u128(rng.gen()).to_string(),
+        "time_created": "2021-03-28T15:44:18.592840",
+        "events": {"new_process": procs, "network_connection": conns},
+    });
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+async fn create_stream(clients: &Clients, name: &str, shards: i32) -> Result<()> {
+    clients.kinesis.create_stream().stream_name(name).shard_count(shards).send().await?;
+    for _ in 0..200 {
+        let out = clients.kinesis.describe_stream_summary().stream_name(name).send().await?;
+        if out.stream_description_summary.is_some_and(|d| d.stream_status.as_str() == "ACTIVE") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("stream {name} did not become active")
+}
+
+/// Records/s of a raw PutRecords loop: 8 requests of 500 records in flight for `secs`.
+async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
+    create_stream(clients, "ceiling", shards).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut records = Vec::new();
+    while records.len() < 500 {
+        let s = Submission::decode(body(&mut rng, 4, 4).as_bytes()).context("bench body")?;
+        let r = s.explode("2021-03-29T12:06:20.123+00:00", PartitionKeySource::DeviceId).context("explode")?;
+        for data in r.data {
+            records.push(PutRecordsRequestEntry::builder().partition_key(&r.partition_key).data(Blob::new(data)).build()?);
+        }
+    }
+    records.truncate(500);
+    let acked = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (kinesis, records, acked) = (clients.kinesis.clone(), records.clone(), Arc::clone(&acked));
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    if let Ok(out) = kinesis.put_records().stream_name("ceiling").set_records(Some(records.clone())).send().await {
+                        let ok = out.records.iter().filter(|r| r.sequence_number.is_some()).count();
+                        acked.fetch_add(ok as u64, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn queue_depth(clients: &Clients, url: &str) -> Result<(u64, u64)> {
+    let out = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    let attrs = out.attributes.unwrap_or_default();
+    let get = |k| attrs.get(&k).and_then(|v: &String| v.parse().ok()).unwrap_or(0);
+    Ok((get(QueueAttributeName::ApproximateNumberOfMessages), get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if !args.collector.exists() {
+        bail!("{} not found: build it with `cargo build --release`", args.collector.display());
+    }
+    let sqs_emulator = emulators::moto()?;
+    let kinesis_emulator = emulators::kinesalite()?;
+    let clients = Clients::for_endpoints(&sqs_emulator.url(), &kinesis_emulator.url()).await;
+
+    eprintln!("measuring the emulator's ceiling ({} s raw PutRecords loop)...", args.ceiling_secs);
+    let ceiling = ceiling(&clients, args.shards, args.ceiling_secs).await?;
+
+    create_stream(&clients, "events", args.shards).await?;
+    let queue_url = clients.sqs.create_queue().queue_name("submissions").send().await?.queue_url.context("queue url")?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let bodies: Vec<String> = (0..args.submissions)
+        .map(|_| {
+            let n_proc = rng.gen_range(args.min_events..=args.max_events);
+            let n_conn = rng.gen_range(args.min_events..=args.max_events);
+            body(&mut rng, n_proc, n_conn)
+        })
+        .collect();
+    let expected: usize = bodies
+        .iter()
+        .map(|b| Submission::decode(b.as_bytes()).map(|s| s.events().len()).unwrap_or(0))
+        .sum();
+
+    let log = std::fs::File::create(std::env::temp_dir().join("e2e-bench-collector.log"))?;
+    let mut collector = std::process::Command::new(&args.collector)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_ENDPOINT_URL_SQS", sqs_emulator.url())
+        .env("AWS_ENDPOINT_URL_KINESIS", kinesis_emulator.url())
+        .env("SUMMARY_INTERVAL_SEC", "5")
+        .stdout(log)
+        .spawn()
+        .context("start the collector")?;
+    let pid = collector.id();
+
+    eprintln!("sending {} submissions ({expected} events)...", args.submissions);
+    let started = Instant::now();
+    let sent = futures::stream::iter(bodies.chunks(10).map(|chunk| {
+        let (sqs, url) = (clients.sqs.clone(), queue_url.clone());
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(b).build().ok())
+            .collect();
+        async move { sqs.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    if let Some(Err(e)) = sent.into_iter().find(Result::is_err) {
+        bail!("sending failed: {e:?}");
+    }
+    let sent_in = started.elapsed();
+    loop {
+        if queue_depth(&clients, &queue_url).await? == (0, 0) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(1_800) {
+            bail!("the queue did not drain within 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu::cpu_time(pid).context("collector CPU time")?;
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    collector.wait()?;
+
+    let published: usize = telemetry_aws::stream::read_all(&clients.kinesis, "events")
+        .await?
+        .iter()
+        .map(|s| s.records.len())
+        .sum();
+    let rate = published as f64 / elapsed.as_secs_f64();
+    println!("submissions            {}", args.submissions);
+    println!("events expected        {expected}");
+    println!("events in the stream   {published}");
+    println!("sent in                {:.1} s ({:.0} submissions/s into moto SQS)", sent_in.as_secs_f64(), args.submissions as f64 / sent_in.as_secs_f64());
+    println!("drained in             {:.1} s", elapsed.as_secs_f64());
+    println!("collector throughput   {rate:.0} events/s");
+    println!("emulator ceiling       {ceiling:.0} records/s (raw PutRecords loop, kinesalite)");
+    println!("throughput / ceiling   {:.2}", rate / ceiling);
+    println!("collector CPU          {:.2} s (user + sys)", cpu.as_secs_f64());
+    println!("CPU per event          {:.2} us", cpu.as_secs_f64() * 1e6 / published.max(1) as f64);
+    if published < expected {
+        bail!("{} events missing", expected - published);
+    }
+    Ok(())
+}
