@@ -3,6 +3,8 @@
 # git-ignored), and prints nothing when they are already there.
 #   moto server (PyPI)  -> .tools/venv/bin/moto_server   SQS (and Kinesis for resharding tests)
 #   kinesalite (npm)    -> .tools/node/node_modules/.bin/kinesalite   Kinesis
+#   with --localstack: LocalStack community, host mode (PyPI, Python 3.13) -> .tools/localstack
+#                       SQS for the end-to-end benchmark (moto's SQS slows down with depth)
 # Why two: moto loses Kinesis records under concurrent PutRecords on one stream, so the no-loss
 # guarantee is always judged on kinesalite; moto serves SQS.
 set -euo pipefail
@@ -10,6 +12,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 MOTO_VERSION="5.2.5"
 KINESALITE_VERSION="3.3.3"
+LOCALSTACK_VERSION="2026.3.0"
 mkdir -p "$tools"
 
 if ! "$tools/venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
@@ -23,4 +26,11 @@ if [ "$(node -p "try{require('$tools/node/node_modules/kinesalite/package.json')
   mkdir -p "$tools/node"
   (cd "$tools/node" && [ -f package.json ] || echo '{"name":"tools","private":true}' > package.json)
   npm install --silent --no-audit --no-fund --prefix "$tools/node" "kinesalite@$KINESALITE_VERSION" >&2
+fi
+
+if [ "${1:-}" = "--localstack" ] && ! "$tools/localstack/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('localstack-core') != '$LOCALSTACK_VERSION')" 2>/dev/null; then
+  echo "installing localstack-core==$LOCALSTACK_VERSION into .tools/localstack" >&2
+  PYENV_VERSION=3.13.0 python3.13 -m venv "$tools/localstack"
+  "$tools/localstack/bin/pip" install --quiet --disable-pip-version-check \
+    "localstack-core[runtime]==$LOCALSTACK_VERSION" cbor2==5.9.0 pyopenssl==24.3.0 cryptography==44.0.3 service_identity >&2
 fi

@@ -63,10 +63,16 @@ impl Clients {
         // publisher retries each record itself, because it must see every per-record result
         // to keep the order of a submission, and one policy is easier to reason about.
         let sqs = sqs
+            .stalled_stream_protection(
+                aws_sdk_sqs::config::StalledStreamProtectionConfig::disabled(),
+            )
             .timeout_config(timeouts(SQS_ATTEMPT_TIMEOUT))
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .build();
         let kinesis = kinesis
+            .stalled_stream_protection(
+                aws_sdk_kinesis::config::StalledStreamProtectionConfig::disabled(),
+            )
             .timeout_config(timeouts(KINESIS_ATTEMPT_TIMEOUT))
             .retry_config(RetryConfig::disabled())
             .build();

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::deleter::Deleter;
+use crate::deleter::{Deleter, DeleterSettings};
 use crate::health::Health;
 use crate::in_flight::InFlight;
 use crate::publisher::{Publisher, PublisherSettings};
@@ -89,15 +89,15 @@ pub async fn run_with_stats(
     );
     let publisher_task = tokio::spawn(publisher.run(publish_rx, shutdown.clone()));
 
-    let deleter = Deleter::new(
-        clients.sqs.clone(),
-        queue_url.clone(),
-        usize::try_from(config.delete_batch_size).unwrap_or(10),
-        config.delete_interval,
-        Arc::clone(&in_flight),
-        Arc::clone(&stats),
-        Arc::clone(&sqs_health),
-    );
+    let deleter = Deleter::new(DeleterSettings {
+        sqs: clients.sqs.clone(),
+        queue_url: queue_url.clone(),
+        batch_size: usize::try_from(config.delete_batch_size).unwrap_or(10),
+        interval: config.delete_interval,
+        in_flight: Arc::clone(&in_flight),
+        stats: Arc::clone(&stats),
+        health: Arc::clone(&sqs_health),
+    });
     let deleter_task = tokio::spawn(deleter.run(delete_rx, shutdown.clone()));
 
     let visibility = Visibility {

@@ -105,6 +105,12 @@ pub struct Config {
           default_value = "10", value_parser = secs_in(0.1..=3600.0))]
     pub summary_interval: Duration,
 
+    /// Threads of the async runtime [1..=64]. 1 (default) runs everything on one thread, the
+    /// least CPU per event (no cross-thread wake-ups); scale out with more instances, or raise
+    /// this on a large machine.
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 1, value_parser = int_in(1..=64))]
+    pub worker_threads: u64,
+
     /// Address of the HTTP listener (health now, metrics later). Loopback by default; use
     /// 0.0.0.0:9898 in a container.
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:9898")]

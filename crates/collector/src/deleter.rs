@@ -35,15 +35,28 @@ enum Deleted {
     Retry(String),
 }
 
+/// What the deleter needs.
+#[derive(Debug, Clone)]
+pub struct DeleterSettings {
+    /// The client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The queue.
+    pub queue_url: String,
+    /// Receipts per DeleteMessageBatch (1..=10).
+    pub batch_size: usize,
+    /// Longest wait of a partly filled batch.
+    pub interval: Duration,
+    /// Held messages: receipts come from here, and leave it when deleted.
+    pub in_flight: Arc<InFlight>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// SQS reachability.
+    pub health: Arc<Health>,
+}
+
 /// Deletes finished messages in batches.
 pub struct Deleter {
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-    batch_size: usize,
-    interval: Duration,
-    in_flight: Arc<InFlight>,
-    stats: Arc<Stats>,
-    health: Arc<Health>,
+    settings: DeleterSettings,
     pending: VecDeque<(MessageKey, u32)>,
     /// When the oldest pending receipt arrived.
     oldest: Option<Instant>,
@@ -52,24 +65,10 @@ pub struct Deleter {
 }
 
 impl Deleter {
-    /// A deleter for `queue_url`.
-    pub fn new(
-        sqs: aws_sdk_sqs::Client,
-        queue_url: String,
-        batch_size: usize,
-        interval: Duration,
-        in_flight: Arc<InFlight>,
-        stats: Arc<Stats>,
-        health: Arc<Health>,
-    ) -> Self {
+    /// A deleter with nothing pending.
+    pub fn new(settings: DeleterSettings) -> Self {
         Deleter {
-            sqs,
-            queue_url,
-            batch_size,
-            interval,
-            in_flight,
-            stats,
-            health,
+            settings,
             pending: VecDeque::new(),
             oldest: None,
             backing_off: BTreeMap::new(),
@@ -96,8 +95,10 @@ impl Deleter {
                 self.push(key, attempts, now);
             }
             while self.requests.len() < MAX_REQUESTS && !self.pending.is_empty() {
-                let due = self.oldest.is_some_and(|t| now >= t + self.interval);
-                if !(draining || due || self.pending.len() >= self.batch_size) {
+                let due = self
+                    .oldest
+                    .is_some_and(|t| now >= t + self.settings.interval);
+                if !(draining || due || self.pending.len() >= self.settings.batch_size) {
                     break;
                 }
                 self.send();
@@ -110,7 +111,7 @@ impl Deleter {
                 return;
             }
             let wake = [
-                self.oldest.map(|t| t + self.interval),
+                self.oldest.map(|t| t + self.settings.interval),
                 self.backing_off.keys().next().map(|k| k.0),
             ]
             .into_iter()
@@ -134,7 +135,7 @@ impl Deleter {
     }
 
     fn send(&mut self) {
-        let n = self.pending.len().min(self.batch_size);
+        let n = self.pending.len().min(self.settings.batch_size);
         let items: Vec<(MessageKey, u32)> = self.pending.drain(..n).collect();
         self.oldest = if self.pending.is_empty() {
             None
@@ -143,8 +144,9 @@ impl Deleter {
         };
         let keys: Vec<MessageKey> = items.iter().map(|(k, _)| *k).collect();
         // A message no longer held (handed back at shutdown) has nothing left to delete.
-        let receipts = self.in_flight.receipts(&keys);
-        let (sqs, url) = (self.sqs.clone(), self.queue_url.clone());
+        let receipts = self.settings.in_flight.receipts(&keys);
+        let (sqs, url) = (self.settings.sqs.clone(), self.settings.queue_url.clone());
+        Stats::add(&self.settings.stats.delete_calls, 1);
         self.requests.spawn(
             items,
             async move { delete_batch(&sqs, &url, receipts).await },
@@ -163,30 +165,30 @@ impl Deleter {
             match outcome {
                 Deleted::Yes => {
                     settled.insert(key);
-                    if self.in_flight.remove(key).is_some() {
-                        Stats::add(&self.stats.deleted, 1);
+                    if self.settings.in_flight.remove(key).is_some() {
+                        Stats::add(&self.settings.stats.deleted, 1);
                     }
                 }
                 Deleted::Refused(code) => {
                     settled.insert(key);
                     tracing::warn!(error = %code,
                         "the queue refused to delete a finished message; it will be redelivered and published again with the same event ids");
-                    Stats::add(&self.stats.delete_failed, 1);
-                    self.in_flight.remove(key);
+                    Stats::add(&self.settings.stats.delete_failed, 1);
+                    self.settings.in_flight.remove(key);
                 }
                 Deleted::Retry(code) => retry_code = Some(code),
             }
         }
         match &retry_code {
             Some(code) if settled.is_empty() => {
-                self.health.failed("DeleteMessageBatch", code);
-                Stats::add(&self.stats.sqs_call_failures, 1);
+                self.settings.health.failed("DeleteMessageBatch", code);
+                Stats::add(&self.settings.stats.sqs_call_failures, 1);
             }
-            _ => self.health.succeeded(),
+            _ => self.settings.health.succeeded(),
         }
         let now = Instant::now();
         for (key, attempts) in items {
-            if settled.contains(&key) || self.in_flight.receipts(&[key]).is_empty() {
+            if settled.contains(&key) || self.settings.in_flight.receipts(&[key]).is_empty() {
                 continue;
             }
             let attempts = attempts.saturating_add(1);

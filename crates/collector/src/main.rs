@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use telemetry_collector::{app, config::Config, logging, shutdown};
 use tokio_util::sync::CancellationToken;
 
+// mimalloc instead of glibc malloc: the collector allocates many small, short-lived buffers
+// across threads (requests, records, responses); measured in scripts/bench-e2e.sh.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args_os()) {
         Ok(config) => config,
@@ -18,7 +23,16 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config.log_level);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match config.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::try_from(n).unwrap_or(1))
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("telemetry-collector: cannot start the async runtime: {e}");

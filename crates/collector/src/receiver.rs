@@ -94,6 +94,7 @@ impl Receiver {
             let messages = match result {
                 Ok(out) => {
                     self.health.succeeded();
+                    Stats::add(&self.stats.receive_calls, 1);
                     failures = 0;
                     out.messages.unwrap_or_default()
                 }

@@ -8,6 +8,8 @@ use telemetry_model::DropReason;
 /// Monotonic counters since start.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// ReceiveMessage calls that succeeded.
+    pub receive_calls: AtomicU64,
     /// Messages returned by ReceiveMessage.
     pub received: AtomicU64,
     /// Submissions that passed validation.
@@ -22,6 +24,8 @@ pub struct Stats {
     pub put_requests: AtomicU64,
     /// Records that came back failed (per-record errors and records of failed requests).
     pub put_failed_records: AtomicU64,
+    /// DeleteMessageBatch calls sent.
+    pub delete_calls: AtomicU64,
     /// Messages deleted from the queue.
     pub deleted: AtomicU64,
     /// Delete entries refused for good (the message will be redelivered: a duplicate).
@@ -49,6 +53,7 @@ impl Stats {
     pub fn snapshot(&self) -> Snapshot {
         let get = |c: &AtomicU64| c.load(Relaxed);
         Snapshot {
+            receive_calls: get(&self.receive_calls),
             received: get(&self.received),
             valid: get(&self.valid),
             dropped: std::array::from_fn(|i| get(&self.dropped[i])),
@@ -56,6 +61,7 @@ impl Stats {
             events_published: get(&self.events_published),
             put_requests: get(&self.put_requests),
             put_failed_records: get(&self.put_failed_records),
+            delete_calls: get(&self.delete_calls),
             deleted: get(&self.deleted),
             delete_failed: get(&self.delete_failed),
             visibility_extended: get(&self.visibility_extended),
@@ -69,6 +75,7 @@ impl Stats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[allow(missing_docs)] // same fields as [`Stats`]
 pub struct Snapshot {
+    pub receive_calls: u64,
     pub received: u64,
     pub valid: u64,
     pub dropped: [u64; DropReason::ALL.len()],
@@ -76,6 +83,7 @@ pub struct Snapshot {
     pub events_published: u64,
     pub put_requests: u64,
     pub put_failed_records: u64,
+    pub delete_calls: u64,
     pub deleted: u64,
     pub delete_failed: u64,
     pub visibility_extended: u64,
@@ -107,6 +115,7 @@ impl Snapshot {
     /// The change from `earlier` to `self`, counter by counter.
     pub fn since(&self, earlier: &Snapshot) -> Snapshot {
         Snapshot {
+            receive_calls: self.receive_calls - earlier.receive_calls,
             received: self.received - earlier.received,
             valid: self.valid - earlier.valid,
             dropped: std::array::from_fn(|i| self.dropped[i] - earlier.dropped[i]),
@@ -114,6 +123,7 @@ impl Snapshot {
             events_published: self.events_published - earlier.events_published,
             put_requests: self.put_requests - earlier.put_requests,
             put_failed_records: self.put_failed_records - earlier.put_failed_records,
+            delete_calls: self.delete_calls - earlier.delete_calls,
             deleted: self.deleted - earlier.deleted,
             delete_failed: self.delete_failed - earlier.delete_failed,
             visibility_extended: self.visibility_extended - earlier.visibility_extended,

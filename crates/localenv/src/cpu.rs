@@ -19,7 +19,12 @@ fn ticks(n: u64) -> Duration {
         .arg("CLK_TCK")
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .filter(|&t| t > 0)
         .unwrap_or(100);
     Duration::from_secs_f64(n as f64 / per_sec as f64)

@@ -59,7 +59,9 @@ fn tool(env: &'static str, default: &str) -> Result<PathBuf, StartError> {
 
 /// A free loopback port (bound, read, released; the emulator binds it right after).
 pub fn free_port() -> std::io::Result<u16> {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port())
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
 }
 
 fn start(name: &'static str, mut cmd: Command, port: u16) -> Result<Emulator, StartError> {
@@ -75,10 +77,18 @@ fn start(name: &'static str, mut cmd: Command, port: u16) -> Result<Emulator, St
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = emulator.child.try_wait() {
-            return Err(StartError::NotListening(name, addr, format!("exited with {status}")));
+            return Err(StartError::NotListening(
+                name,
+                addr,
+                format!("exited with {status}"),
+            ));
         }
         if Instant::now() > deadline {
-            return Err(StartError::NotListening(name, addr, "timed out after 30 s".into()));
+            return Err(StartError::NotListening(
+                name,
+                addr,
+                "timed out after 30 s".into(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -96,8 +106,34 @@ pub fn moto() -> Result<Emulator, StartError> {
 /// kinesalite (Kinesis) on a free port; streams are created, deleted and updated at once.
 pub fn kinesalite() -> Result<Emulator, StartError> {
     let port = free_port().map_err(|e| StartError::Spawn("kinesalite", e))?;
-    let mut cmd = Command::new(tool("TC_KINESALITE", ".tools/node/node_modules/.bin/kinesalite")?);
+    let mut cmd = Command::new(tool(
+        "TC_KINESALITE",
+        ".tools/node/node_modules/.bin/kinesalite",
+    )?);
     cmd.args(["--port", &port.to_string(), "--shardLimit", "1000"]);
-    cmd.args(["--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]);
+    cmd.args([
+        "--createStreamMs",
+        "0",
+        "--deleteStreamMs",
+        "0",
+        "--updateStreamMs",
+        "0",
+    ]);
     start("kinesalite", cmd, port)
+}
+
+/// LocalStack community in host mode, SQS only, on a free port (installed by
+/// `scripts/install-emulators.sh --localstack`). Its state lives under `.tools/localstack-root`.
+pub fn localstack_sqs() -> Result<Emulator, StartError> {
+    let port = free_port().map_err(|e| StartError::Spawn("localstack", e))?;
+    let python = tool("TC_LOCALSTACK_PYTHON", ".tools/localstack/bin/python")?;
+    let root = workspace_root().join(".tools/localstack-root");
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "localstack.runtime.main"])
+        .env("OVERRIDE_IN_DOCKER", "0")
+        .env("FILESYSTEM_ROOT", root)
+        .env("SQS_ENDPOINT_STRATEGY", "path")
+        .env("SERVICES", "sqs")
+        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"));
+    start("localstack", cmd, port)
 }

@@ -90,5 +90,7 @@ impl Drop for Proxy {
 
 /// The state is two plain fields, consistent after any panic: a poisoned lock is still usable.
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -3,9 +3,13 @@
 //! It measures, in one run on one machine:
 //! 1. the emulator's own ceiling: a raw PutRecords loop (8 requests of 500 realistic records in
 //!    flight) against kinesalite, in records/s;
-//! 2. the collector: N submissions sent to moto's SQS while a release `telemetry-collector`
-//!    drains them into kinesalite; events/s from first send to empty queue, and the collector
-//!    process's CPU time (user + sys, from /proc) per published event.
+//! 2. the collector: N submissions are sent to the SQS emulator first; then a release
+//!    `telemetry-collector` drains them into kinesalite. Events/s from its start to the empty
+//!    queue, and the collector process's CPU time (user + sys, from /proc) per event.
+//!
+//! With `--sdk-call-cost` it only measures the client CPU of one small SDK call, the floor
+//! under the per-event figure (a message costs a share of a ReceiveMessage and a
+//! DeleteMessageBatch whatever its size).
 //!
 //! Run: `scripts/bench-e2e.sh` (builds the release binaries, then runs this with its defaults).
 
@@ -43,6 +47,13 @@ struct Args {
     /// How long the raw PutRecords loop runs, in seconds.
     #[arg(long, default_value_t = 10)]
     ceiling_secs: u64,
+    /// The SQS emulator: `localstack` (steady about 2,000 msg/s here; needs
+    /// `scripts/install-emulators.sh --localstack`) or `moto` (slows down as the queue grows).
+    #[arg(long, default_value = "localstack")]
+    sqs: String,
+    /// Only measure the CPU cost of one small SDK call (GetQueueUrl, ListStreams) and exit.
+    #[arg(long)]
+    sdk_call_cost: bool,
     /// The collector binary.
     #[arg(long, default_value = "target/release/telemetry-collector")]
     collector: std::path::PathBuf,
@@ -69,10 +80,24 @@ fn body(rng: &mut impl Rng, n_proc: usize, n_conn: usize) -> String {
 }
 
 async fn create_stream(clients: &Clients, name: &str, shards: i32) -> Result<()> {
-    clients.kinesis.create_stream().stream_name(name).shard_count(shards).send().await?;
+    clients
+        .kinesis
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await?;
     for _ in 0..200 {
-        let out = clients.kinesis.describe_stream_summary().stream_name(name).send().await?;
-        if out.stream_description_summary.is_some_and(|d| d.stream_status.as_str() == "ACTIVE") {
+        let out = clients
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await?;
+        if out
+            .stream_description_summary
+            .is_some_and(|d| d.stream_status.as_str() == "ACTIVE")
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -87,9 +112,19 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     let mut records = Vec::new();
     while records.len() < 500 {
         let s = Submission::decode(body(&mut rng, 4, 4).as_bytes()).context("bench body")?;
-        let r = s.explode("2021-03-29T12:06:20.123+00:00", PartitionKeySource::DeviceId).context("explode")?;
+        let r = s
+            .explode(
+                "2021-03-29T12:06:20.123+00:00",
+                PartitionKeySource::DeviceId,
+            )
+            .context("explode")?;
         for data in r.data {
-            records.push(PutRecordsRequestEntry::builder().partition_key(&r.partition_key).data(Blob::new(data)).build()?);
+            records.push(
+                PutRecordsRequestEntry::builder()
+                    .partition_key(&r.partition_key)
+                    .data(Blob::new(data))
+                    .build()?,
+            );
         }
     }
     records.truncate(500);
@@ -98,11 +133,22 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     let started = Instant::now();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let (kinesis, records, acked) = (clients.kinesis.clone(), records.clone(), Arc::clone(&acked));
+            let (kinesis, records, acked) =
+                (clients.kinesis.clone(), records.clone(), Arc::clone(&acked));
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    if let Ok(out) = kinesis.put_records().stream_name("ceiling").set_records(Some(records.clone())).send().await {
-                        let ok = out.records.iter().filter(|r| r.sequence_number.is_some()).count();
+                    if let Ok(out) = kinesis
+                        .put_records()
+                        .stream_name("ceiling")
+                        .set_records(Some(records.clone()))
+                        .send()
+                        .await
+                    {
+                        let ok = out
+                            .records
+                            .iter()
+                            .filter(|r| r.sequence_number.is_some())
+                            .count();
                         acked.fetch_add(ok as u64, Ordering::Relaxed);
                     }
                 }
@@ -125,25 +171,86 @@ async fn queue_depth(clients: &Clients, url: &str) -> Result<(u64, u64)> {
         .send()
         .await?;
     let attrs = out.attributes.unwrap_or_default();
-    let get = |k| attrs.get(&k).and_then(|v: &String| v.parse().ok()).unwrap_or(0);
-    Ok((get(QueueAttributeName::ApproximateNumberOfMessages), get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
+    let get = |k| {
+        attrs
+            .get(&k)
+            .and_then(|v: &String| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
     if !args.collector.exists() {
-        bail!("{} not found: build it with `cargo build --release`", args.collector.display());
+        bail!(
+            "{} not found: build it with `cargo build --release`",
+            args.collector.display()
+        );
     }
-    let sqs_emulator = emulators::moto()?;
+    let sqs_emulator = match args.sqs.as_str() {
+        "moto" => emulators::moto()?,
+        "localstack" => emulators::localstack_sqs()?,
+        other => bail!("--sqs must be moto or localstack, not {other}"),
+    };
     let kinesis_emulator = emulators::kinesalite()?;
     let clients = Clients::for_endpoints(&sqs_emulator.url(), &kinesis_emulator.url()).await;
 
-    eprintln!("measuring the emulator's ceiling ({} s raw PutRecords loop)...", args.ceiling_secs);
+    if args.sdk_call_cost {
+        clients
+            .sqs
+            .create_queue()
+            .queue_name("probe")
+            .send()
+            .await?;
+        let before = cpu::cpu_time(std::process::id()).context("cpu")?;
+        let t = Instant::now();
+        for _ in 0..2000 {
+            clients
+                .sqs
+                .get_queue_url()
+                .queue_name("probe")
+                .send()
+                .await?;
+        }
+        let after = cpu::cpu_time(std::process::id()).context("cpu")?;
+        println!(
+            "GetQueueUrl: {:.0} us CPU, {:.0} us wall per call",
+            (after - before).as_secs_f64() * 1e6 / 2000.0,
+            t.elapsed().as_secs_f64() * 1e6 / 2000.0
+        );
+        let before = cpu::cpu_time(std::process::id()).context("cpu")?;
+        let t = Instant::now();
+        for _ in 0..2000 {
+            clients.kinesis.list_streams().send().await?;
+        }
+        let after = cpu::cpu_time(std::process::id()).context("cpu")?;
+        println!(
+            "ListStreams: {:.0} us CPU, {:.0} us wall per call",
+            (after - before).as_secs_f64() * 1e6 / 2000.0,
+            t.elapsed().as_secs_f64() * 1e6 / 2000.0
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "measuring the emulator's ceiling ({} s raw PutRecords loop)...",
+        args.ceiling_secs
+    );
     let ceiling = ceiling(&clients, args.shards, args.ceiling_secs).await?;
 
     create_stream(&clients, "events", args.shards).await?;
-    let queue_url = clients.sqs.create_queue().queue_name("submissions").send().await?.queue_url.context("queue url")?;
+    let queue_url = clients
+        .sqs
+        .create_queue()
+        .queue_name("submissions")
+        .send()
+        .await?
+        .queue_url
+        .context("queue url")?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let bodies: Vec<String> = (0..args.submissions)
         .map(|_| {
@@ -154,9 +261,50 @@ async fn main() -> Result<()> {
         .collect();
     let expected: usize = bodies
         .iter()
-        .map(|b| Submission::decode(b.as_bytes()).map(|s| s.events().len()).unwrap_or(0))
+        .map(|b| {
+            Submission::decode(b.as_bytes())
+                .map(|s| s.events().len())
+                .unwrap_or(0)
+        })
         .sum();
 
+    eprintln!(
+        "sending {} submissions ({expected} events)...",
+        args.submissions
+    );
+    let started = Instant::now();
+    let sent = futures::stream::iter(bodies.chunks(10).map(|chunk| {
+        let (sqs, url) = (clients.sqs.clone(), queue_url.clone());
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(b)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        async move {
+            sqs.send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    if let Some(Err(e)) = sent.into_iter().find(Result::is_err) {
+        bail!("sending failed: {e:?}");
+    }
+    let sent_in = started.elapsed();
+
+    // The queue is full before the collector starts, so it runs at its (and the emulators')
+    // pace from its first receive, with no sender competing for the two cores.
+    eprintln!("draining with the collector...");
     let log = std::fs::File::create(std::env::temp_dir().join("e2e-bench-collector.log"))?;
     let mut collector = std::process::Command::new(&args.collector)
         .env("AWS_REGION", "us-east-1")
@@ -170,24 +318,7 @@ async fn main() -> Result<()> {
         .context("start the collector")?;
     let pid = collector.id();
 
-    eprintln!("sending {} submissions ({expected} events)...", args.submissions);
     let started = Instant::now();
-    let sent = futures::stream::iter(bodies.chunks(10).map(|chunk| {
-        let (sqs, url) = (clients.sqs.clone(), queue_url.clone());
-        let entries: Vec<_> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(b).build().ok())
-            .collect();
-        async move { sqs.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await }
-    }))
-    .buffer_unordered(8)
-    .collect::<Vec<_>>()
-    .await;
-    if let Some(Err(e)) = sent.into_iter().find(Result::is_err) {
-        bail!("sending failed: {e:?}");
-    }
-    let sent_in = started.elapsed();
     loop {
         if queue_depth(&clients, &queue_url).await? == (0, 0) {
             break;
@@ -199,7 +330,9 @@ async fn main() -> Result<()> {
     }
     let elapsed = started.elapsed();
     let cpu = cpu::cpu_time(pid).context("collector CPU time")?;
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
     collector.wait()?;
 
     let published: usize = telemetry_aws::stream::read_all(&clients.kinesis, "events")
@@ -211,13 +344,24 @@ async fn main() -> Result<()> {
     println!("submissions            {}", args.submissions);
     println!("events expected        {expected}");
     println!("events in the stream   {published}");
-    println!("sent in                {:.1} s ({:.0} submissions/s into moto SQS)", sent_in.as_secs_f64(), args.submissions as f64 / sent_in.as_secs_f64());
+    println!(
+        "sent in                {:.1} s ({:.0} submissions/s into {} SQS)",
+        sent_in.as_secs_f64(),
+        args.submissions as f64 / sent_in.as_secs_f64(),
+        args.sqs
+    );
     println!("drained in             {:.1} s", elapsed.as_secs_f64());
     println!("collector throughput   {rate:.0} events/s");
     println!("emulator ceiling       {ceiling:.0} records/s (raw PutRecords loop, kinesalite)");
     println!("throughput / ceiling   {:.2}", rate / ceiling);
-    println!("collector CPU          {:.2} s (user + sys)", cpu.as_secs_f64());
-    println!("CPU per event          {:.2} us", cpu.as_secs_f64() * 1e6 / published.max(1) as f64);
+    println!(
+        "collector CPU          {:.2} s (user + sys)",
+        cpu.as_secs_f64()
+    );
+    println!(
+        "CPU per event          {:.2} us",
+        cpu.as_secs_f64() * 1e6 / published.max(1) as f64
+    );
     if published < expected {
         bail!("{} events missing", expected - published);
     }

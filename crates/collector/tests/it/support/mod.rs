@@ -19,9 +19,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use submissions::Valid;
 use telemetry_localenv::emulators::{self, Emulator};
 use telemetry_localenv::proxy::Proxy;
-use submissions::Valid;
 
 /// Waits for `condition` to hold, checking every 50 ms, failing the test after `within`.
 pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut condition: F)
@@ -66,7 +66,9 @@ impl TestEnv {
         let sqs_emulator = sqs_emulator.expect("moto");
         let kinesis_emulator = kinesis_emulator.expect("kinesalite");
         let sqs_proxy = Proxy::start(sqs_emulator.addr).await.expect("sqs proxy");
-        let kinesis_proxy = Proxy::start(kinesis_emulator.addr).await.expect("kinesis proxy");
+        let kinesis_proxy = Proxy::start(kinesis_emulator.addr)
+            .await
+            .expect("kinesis proxy");
         let admin = Clients::for_endpoints(&sqs_emulator.url(), &kinesis_emulator.url()).await;
         let suffix = Uuid::new_v4().simple().to_string();
         let queue_name = format!("submissions-{}", &suffix[..12]);
