@@ -161,6 +161,28 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Prints the client CPU and wall time of one call, over 2,000 sequential calls.
+async fn per_call<F, Fut, E>(name: &str, call: F) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    const N: u32 = 2_000;
+    let before = cpu::cpu_time(std::process::id()).context("cpu time")?;
+    let started = Instant::now();
+    for _ in 0..N {
+        call().await?;
+    }
+    let cpu = cpu::cpu_time(std::process::id()).context("cpu time")? - before;
+    println!(
+        "{name}: {:.0} us CPU, {:.0} us wall per call",
+        cpu.as_secs_f64() * 1e6 / f64::from(N),
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+    );
+    Ok(())
+}
+
 async fn queue_depth(clients: &Clients, url: &str) -> Result<(u64, u64)> {
     let out = clients
         .sqs
@@ -207,33 +229,20 @@ async fn main() -> Result<()> {
             .queue_name("probe")
             .send()
             .await?;
-        let before = cpu::cpu_time(std::process::id()).context("cpu")?;
-        let t = Instant::now();
-        for _ in 0..2000 {
-            clients
-                .sqs
-                .get_queue_url()
+        let sqs = &clients.sqs;
+        per_call("GetQueueUrl", || async move {
+            sqs.get_queue_url()
                 .queue_name("probe")
                 .send()
-                .await?;
-        }
-        let after = cpu::cpu_time(std::process::id()).context("cpu")?;
-        println!(
-            "GetQueueUrl: {:.0} us CPU, {:.0} us wall per call",
-            (after - before).as_secs_f64() * 1e6 / 2000.0,
-            t.elapsed().as_secs_f64() * 1e6 / 2000.0
-        );
-        let before = cpu::cpu_time(std::process::id()).context("cpu")?;
-        let t = Instant::now();
-        for _ in 0..2000 {
-            clients.kinesis.list_streams().send().await?;
-        }
-        let after = cpu::cpu_time(std::process::id()).context("cpu")?;
-        println!(
-            "ListStreams: {:.0} us CPU, {:.0} us wall per call",
-            (after - before).as_secs_f64() * 1e6 / 2000.0,
-            t.elapsed().as_secs_f64() * 1e6 / 2000.0
-        );
+                .await
+                .map(drop)
+        })
+        .await?;
+        let kinesis = &clients.kinesis;
+        per_call("ListStreams", || async move {
+            kinesis.list_streams().send().await.map(drop)
+        })
+        .await?;
         return Ok(());
     }
     eprintln!(
