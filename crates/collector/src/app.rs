@@ -107,6 +107,7 @@ pub async fn run_with_stats(
         in_flight: Arc::clone(&in_flight),
         stats: Arc::clone(&stats),
         health: Arc::clone(&sqs_health),
+        gate: Arc::default(),
     };
     let extender_task = tokio::spawn(visibility.clone().run_extender(stop.clone()));
     let summary_task = tokio::spawn(summary::run(
@@ -124,7 +125,7 @@ pub async fn run_with_stats(
             batch_size: u32::try_from(config.receive_batch_size).unwrap_or(10),
             wait_time: Duration::from_secs(config.wait_time_secs),
             visibility_timeout: config.visibility_timeout(),
-            stop_poll_wait: hand_back_reserve(config.shutdown_grace),
+            stop_poll_wait: (config.shutdown_grace / 2).min(Duration::from_secs(5)),
             key_source: config.partition_key.into(),
             in_flight: Arc::clone(&in_flight),
             publisher: publish_tx.clone(),
@@ -184,8 +185,8 @@ pub async fn run_with_stats(
     total
 }
 
-/// The part of the grace period kept for handing back what cannot be finished (and for a poll
-/// in progress to return): a quarter, at most 2 s.
+/// The part of the grace period kept for handing back what cannot be finished: a quarter, at
+/// most 2 s.
 fn hand_back_reserve(grace: Duration) -> Duration {
     (grace / 4).min(Duration::from_secs(2))
 }

@@ -19,7 +19,12 @@ use telemetry_model::PartitionKeySource;
 /// instance roles); AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_KINESIS point it
 /// at an emulator.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "telemetry-collector", version, max_term_width = 100)]
+#[command(
+    name = "telemetry-collector",
+    version,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Config {
     /// Queue to read submissions from.
     #[arg(long, env = "SUBMISSIONS_QUEUE_NAME", default_value = "submissions")]

@@ -35,7 +35,8 @@ pub struct Receiver {
     pub wait_time: Duration,
     /// Visibility timeout asked for.
     pub visibility_timeout: Duration,
-    /// At shutdown, how long a poll in progress may still take to return its messages.
+    /// At shutdown, how long a poll in progress may still take to return its messages (half the
+    /// grace period, at most 5 s: an idle long poll is not worth a longer wait).
     pub stop_poll_wait: Duration,
     /// Partition key choice.
     pub key_source: PartitionKeySource,

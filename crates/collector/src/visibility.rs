@@ -33,6 +33,9 @@ pub struct Visibility {
     pub stats: Arc<Stats>,
     /// SQS reachability.
     pub health: Arc<Health>,
+    /// Held by an extension round and by a hand-back, so that an extension whose snapshot was
+    /// taken before a hand-back can never land after it and hide the message again.
+    pub gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Visibility {
@@ -51,6 +54,7 @@ impl Visibility {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
+            let _round = self.gate.lock().await;
             let sent_at = Instant::now();
             let due = self.in_flight.expiring_before(sent_at + self.timeout / 2);
             if due.is_empty() {
@@ -73,15 +77,19 @@ impl Visibility {
         }
     }
 
-    /// Hands back `messages` (visibility 0) and removes them from the registry.
+    /// Removes `messages` from the registry and hands them back (visibility 0).
     pub async fn hand_back(&self, messages: Vec<(MessageKey, String)>) -> u64 {
+        let _gate = self.gate.lock().await;
+        let messages: Vec<_> = messages
+            .into_iter()
+            .filter(|(key, _)| self.in_flight.remove(*key).is_some())
+            .collect();
         let mut handed = 0;
-        for (key, result) in self.change(messages, Duration::ZERO).await {
-            if let Err(code) = &result {
-                tracing::warn!(error = %code, "could not hand a message back; it returns after its visibility timeout");
-            }
-            if self.in_flight.remove(key).is_some() && result.is_ok() {
-                handed += 1;
+        for (_, result) in self.change(messages, Duration::ZERO).await {
+            match result {
+                Ok(()) => handed += 1,
+                Err(code) => tracing::warn!(error = %code,
+                    "could not hand a message back; it returns after its visibility timeout"),
             }
         }
         Stats::add(&self.stats.handed_back, handed);

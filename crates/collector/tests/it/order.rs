@@ -14,8 +14,12 @@ async fn a_submission_of_1200_events_is_published_whole_and_in_order() {
     let mut bodies = vec![big.body.clone()];
     bodies.extend(small.iter().map(|s| s.body.clone()));
     env.send(&bodies).await;
-    // A small batch size makes the other submissions' records share requests with the big one.
-    let collector = env.collector(&["--data-stream-max-buffer-size=7"]).await;
+    // A small batch size makes the other submissions' records share requests with the big one;
+    // four receive loops take the submissions concurrently (moto may then deliver one twice,
+    // which the order check tolerates: duplicates carry the same ids).
+    let collector = env
+        .collector(&["--data-stream-max-buffer-size=7", "--queue-receivers=4"])
+        .await;
 
     env.wait_for_records(1_200 + 20 * 8, Duration::from_secs(120))
         .await;
@@ -27,5 +31,5 @@ async fn a_submission_of_1200_events_is_published_whole_and_in_order() {
     for s in &small {
         assert_published(&seen, s);
     }
-    assert_eq!(stats.submissions_published, 21);
+    assert!(stats.submissions_published >= 21, "{stats:?}");
 }

@@ -11,7 +11,8 @@ use crate::support::{assert_published, by_submission, wait_until, TestEnv};
 async fn nothing_is_deleted_while_the_stream_is_unavailable() {
     let env = TestEnv::start(1).await;
     // A short visibility timeout: the messages must be extended to stay in flight.
-    let collector = env.collector(&["--queue-visibility-timeout-sec=4"]).await;
+    // 8 s leaves the extender 4 s to act even when the machine is busy.
+    let collector = env.collector(&["--queue-visibility-timeout-sec=8"]).await;
     let warm = valid(1, 1);
     env.send(&[&warm.body]).await;
     env.wait_for_records(2, Duration::from_secs(60)).await;
@@ -32,7 +33,7 @@ async fn nothing_is_deleted_while_the_stream_is_unavailable() {
     .await;
     let before = stats.snapshot().visibility_extended;
     wait_until(
-        "held messages extended past their 4 s timeout",
+        "held messages extended past their 8 s timeout",
         Duration::from_secs(30),
         || async { stats.snapshot().visibility_extended >= before + 40 },
     )

@@ -70,7 +70,9 @@ fn spawn(env: &TestEnv, extra: &[(&str, &str)]) -> Process {
         .env("QUEUE_WAIT_TIME_SEC", "1")
         .env("QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC", "0.1")
         .env("QUEUE_VISIBILITY_TIMEOUT_SEC", "300")
-        .env("HTTP_ADDR", "127.0.0.1:0");
+        .env("HTTP_ADDR", "127.0.0.1:0")
+        // One receive loop: see the note on moto in support::TestEnv::config.
+        .env("QUEUE_RECEIVERS", "1");
     for (k, v) in extra {
         cmd.env(k, v);
     }

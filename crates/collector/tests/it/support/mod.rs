@@ -24,7 +24,16 @@ use telemetry_localenv::emulators::{self, Emulator};
 use telemetry_localenv::proxy::Proxy;
 
 /// Waits for `condition` to hold, checking every 50 ms, failing the test after `within`.
-pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut condition: F)
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_every(Duration::from_millis(50), what, within, condition).await;
+}
+
+/// [`wait_until`] with a chosen interval, for conditions that are costly to check.
+pub async fn wait_every<F, Fut>(every: Duration, what: &str, within: Duration, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -35,7 +44,7 @@ where
             Instant::now() < deadline,
             "timed out after {within:?} waiting for: {what}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -130,6 +139,10 @@ impl TestEnv {
             "--queue-receipts-to-delete-interval-sec=0.1".to_owned(),
             "--summary-interval-sec=1".to_owned(),
             "--shutdown-grace-period-sec=10".to_owned(),
+            // moto's SQS can hand one message to two concurrent ReceiveMessage calls (and then
+            // lose track of another): tests that count deliveries exactly use one receive
+            // loop. Tests of concurrent receiving pass --queue-receivers and tolerate duplicates.
+            "--queue-receivers=1".to_owned(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         Config::from_args(args).unwrap_or_else(|e| panic!("test config: {e:?}"))
@@ -227,9 +240,17 @@ impl TestEnv {
 
     /// Waits until the stream holds at least `n` records.
     pub async fn wait_for_records(&self, n: usize, within: Duration) {
-        wait_until(&format!("{n} records in the stream"), within, || async {
-            self.stream_events().await.len() >= n
-        })
+        // Reading the whole stream loads the emulator: not more than four times a second.
+        wait_every(
+            Duration::from_millis(250),
+            &format!("{n} records in the stream"),
+            within,
+            || async {
+                let shards =
+                    telemetry_aws::stream::read_all(&self.admin.kinesis, &self.stream_name).await;
+                shards.is_ok_and(|s| s.iter().map(|s| s.records.len()).sum::<usize>() >= n)
+            },
+        )
         .await;
     }
 
