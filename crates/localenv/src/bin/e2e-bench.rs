@@ -26,6 +26,7 @@ use clap::Parser;
 use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use telemetry_aws::Clients;
+use telemetry_localenv::resources::{create_queue_and_stream, create_stream};
 use telemetry_localenv::{cpu, emulators};
 use telemetry_model::{PartitionKeySource, Submission};
 
@@ -77,32 +78,6 @@ fn body(rng: &mut impl Rng, n_proc: usize, n_conn: usize) -> String {
         "events": {"new_process": procs, "network_connection": conns},
     });
     base64::engine::general_purpose::STANDARD.encode(json.to_string())
-}
-
-async fn create_stream(clients: &Clients, name: &str, shards: i32) -> Result<()> {
-    clients
-        .kinesis
-        .create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
-        .await?;
-    for _ in 0..200 {
-        let out = clients
-            .kinesis
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await?;
-        if out
-            .stream_description_summary
-            .is_some_and(|d| d.stream_status.as_str() == "ACTIVE")
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("stream {name} did not become active")
 }
 
 /// Records/s of a raw PutRecords loop: 8 requests of 500 records in flight for `secs`.
@@ -251,15 +226,7 @@ async fn main() -> Result<()> {
     );
     let ceiling = ceiling(&clients, args.shards, args.ceiling_secs).await?;
 
-    create_stream(&clients, "events", args.shards).await?;
-    let queue_url = clients
-        .sqs
-        .create_queue()
-        .queue_name("submissions")
-        .send()
-        .await?
-        .queue_url
-        .context("queue url")?;
+    let queue_url = create_queue_and_stream(&clients, "submissions", "events", args.shards).await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let bodies: Vec<String> = (0..args.submissions)
         .map(|_| {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use submissions::Valid;
 use telemetry_localenv::emulators::{self, Emulator};
 use telemetry_localenv::proxy::Proxy;
+use telemetry_localenv::resources::create_queue_and_stream;
 
 /// Waits for `condition` to hold, checking every 50 ms, failing the test after `within`.
 pub async fn wait_until<F, Fut>(what: &str, within: Duration, condition: F)
@@ -82,24 +83,10 @@ impl TestEnv {
         let suffix = Uuid::new_v4().simple().to_string();
         let queue_name = format!("submissions-{}", &suffix[..12]);
         let stream_name = format!("events-{}", &suffix[..12]);
-        let queue_url = admin
-            .sqs
-            .create_queue()
-            .queue_name(&queue_name)
-            .send()
+        let queue_url = create_queue_and_stream(&admin, &queue_name, &stream_name, shards)
             .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
-        admin
-            .kinesis
-            .create_stream()
-            .stream_name(&stream_name)
-            .shard_count(shards)
-            .send()
-            .await
-            .expect("create stream");
-        let env = TestEnv {
+            .expect("queue and stream");
+        TestEnv {
             sqs_emulator,
             kinesis_emulator,
             sqs_proxy,
@@ -108,25 +95,7 @@ impl TestEnv {
             queue_name,
             queue_url,
             stream_name,
-        };
-        let kinesis = env.admin.kinesis.clone();
-        let name = env.stream_name.clone();
-        wait_until("stream active", Duration::from_secs(20), || {
-            let (k, n) = (kinesis.clone(), name.clone());
-            async move {
-                k.describe_stream_summary()
-                    .stream_name(n)
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|o| o.stream_description_summary)
-                    .is_some_and(|d| {
-                        d.stream_status == aws_sdk_kinesis::types::StreamStatus::Active
-                    })
-            }
-        })
-        .await;
-        env
+        }
     }
 
     /// A collector configuration for this queue and stream, fast for tests, with `extra` flags.
