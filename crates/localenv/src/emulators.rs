@@ -66,6 +66,9 @@ pub fn free_port() -> std::io::Result<u16> {
 
 fn start(name: &'static str, mut cmd: Command, port: u16) -> Result<Emulator, StartError> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    // A process group of its own: a Ctrl-C at the terminal reaches the collector (which then
+    // drains through the emulators) but not the emulators, which are stopped after it.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -1,0 +1,257 @@
+//! `run-local`: the whole system on this machine, without Docker. Starts moto (SQS) and
+//! kinesalite (Kinesis) on free loopback ports, creates the queue `submissions` and a 2-shard
+//! stream `events`, starts the collector and the sensor fleet, and shows live figures until
+//! Ctrl-C; then stops the fleet, lets the collector drain, and stops every process it started.
+//!
+//! Run it through `scripts/run.sh`, which installs the emulators and builds the binaries.
+//! Arguments after `--` go to `sensor-fleet` (e.g. `scripts/run.sh -- --rate 50`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aws_sdk_sqs::types::QueueAttributeName;
+use clap::Parser;
+use telemetry_aws::Clients;
+use telemetry_localenv::emulators;
+use telemetry_localenv::resources::create_queue_and_stream;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "run-local",
+    about = "Run emulators, collector and sensor fleet locally with live figures"
+)]
+struct Args {
+    /// Directory of the built binaries (telemetry-collector, sensor-fleet).
+    #[arg(long, default_value = "target/debug")]
+    bin_dir: PathBuf,
+    /// Where logs and the fleet's manifest go.
+    #[arg(long, default_value = ".local")]
+    work_dir: PathBuf,
+    /// Seconds between two lines of figures.
+    #[arg(long, default_value_t = 2.0)]
+    every: f64,
+    /// Arguments for sensor-fleet.
+    #[arg(last = true)]
+    fleet_args: Vec<String>,
+}
+
+/// Totals read from the collector's summary lines.
+#[derive(Debug, Default, Clone)]
+struct Totals {
+    messages: u64,
+    events: u64,
+    dropped: u64,
+    by_reason: std::collections::BTreeMap<String, u64>,
+    in_flight: u64,
+}
+
+fn follow_collector(
+    stdout: impl std::io::Read + Send + 'static,
+    log: PathBuf,
+    totals: Arc<Mutex<Totals>>,
+) {
+    std::thread::spawn(move || {
+        let mut file = std::fs::File::create(&log).ok();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(f) = file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if !v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("collected "))
+            {
+                continue;
+            }
+            let mut t = totals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            t.messages += v["messages"].as_u64().unwrap_or(0);
+            t.events += v["events"].as_u64().unwrap_or(0);
+            t.dropped += v["dropped"].as_u64().unwrap_or(0);
+            t.in_flight = v["in_flight_submissions"].as_u64().unwrap_or(0);
+            for pair in v["dropped_by_reason"]
+                .as_str()
+                .unwrap_or("")
+                .split_whitespace()
+            {
+                if let Some((reason, n)) = pair.split_once('=') {
+                    *t.by_reason.entry(reason.to_owned()).or_default() += n.parse().unwrap_or(0);
+                }
+            }
+        }
+    });
+}
+
+fn lines_in(path: &Path) -> u64 {
+    std::fs::File::open(path)
+        .map(|f| BufReader::new(f).lines().count() as u64)
+        .unwrap_or(0)
+}
+
+fn terminate(child: &mut Child, within: Duration) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.work_dir)?;
+    let collector_bin = args.bin_dir.join("telemetry-collector");
+    let fleet_bin = args.bin_dir.join("sensor-fleet");
+    for bin in [&collector_bin, &fleet_bin] {
+        anyhow::ensure!(
+            bin.exists(),
+            "{} not found: build it first (scripts/run.sh does)",
+            bin.display()
+        );
+    }
+
+    eprintln!("starting the emulators (moto for SQS, kinesalite for Kinesis)...");
+    let sqs = emulators::moto()?;
+    let kinesis = emulators::kinesalite()?;
+    let clients = Clients::for_endpoints(&sqs.url(), &kinesis.url()).await;
+    let queue_url = create_queue_and_stream(&clients, "submissions", "events", 2).await?;
+    eprintln!(
+        "queue submissions and 2-shard stream events ready (SQS {}, Kinesis {})",
+        sqs.url(),
+        kinesis.url()
+    );
+
+    let env = [
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+        ("AWS_ENDPOINT_URL_SQS", sqs.url()),
+        ("AWS_ENDPOINT_URL_KINESIS", kinesis.url()),
+    ];
+    let mut collector = Command::new(&collector_bin)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("SUMMARY_INTERVAL_SEC", "1")
+        .env("QUEUE_WAIT_TIME_SEC", "5")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("start the collector")?;
+    let totals = Arc::new(Mutex::new(Totals::default()));
+    if let Some(out) = collector.stdout.take() {
+        follow_collector(
+            out,
+            args.work_dir.join("collector.log"),
+            Arc::clone(&totals),
+        );
+    }
+    let manifest = args.work_dir.join("manifest.jsonl");
+    let fleet_log = std::fs::File::create(args.work_dir.join("fleet.log"))?;
+    let mut fleet = Command::new(&fleet_bin)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--quiet")
+        .args(&args.fleet_args)
+        .stderr(fleet_log)
+        .spawn()
+        .context("start sensor-fleet")?;
+    eprintln!(
+        "collector and sensor-fleet running; logs in {}; Ctrl-C to stop\n",
+        args.work_dir.display()
+    );
+
+    let started = Instant::now();
+    let mut last = (Instant::now(), 0u64);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.every.max(0.2)));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = ticker.tick() => {}
+        }
+        let t = totals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let (visible, in_flight) = queue_depth(&clients, &queue_url).await;
+        let now = Instant::now();
+        let rate = (t.events - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+        let messages_rate = t.messages as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        // Lag: how long the visible backlog takes to drain at the average collection rate.
+        let lag = if messages_rate > 0.0 {
+            visible as f64 / messages_rate
+        } else {
+            0.0
+        };
+        last = (now, t.events);
+        let reasons: Vec<String> = t
+            .by_reason
+            .iter()
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect();
+        println!(
+            "{:>6.0}s  sent {:>6}  collected {:>6}  events {:>7} ({:>7.1}/s)  dropped {:>4} [{}]  queue {} visible, {} in flight  lag ~{:.1}s",
+            started.elapsed().as_secs_f64(),
+            lines_in(&manifest),
+            t.messages,
+            t.events,
+            rate,
+            t.dropped,
+            reasons.join(" "),
+            visible,
+            in_flight,
+            lag,
+        );
+        if let Ok(Some(status)) = fleet.try_wait() {
+            if !status.success() {
+                eprintln!(
+                    "sensor-fleet exited with {status}; see {}",
+                    args.work_dir.join("fleet.log").display()
+                );
+            }
+        }
+    }
+    eprintln!("\nstopping: sensor-fleet, then the collector (it drains), then the emulators...");
+    terminate(&mut fleet, Duration::from_secs(5));
+    terminate(&mut collector, Duration::from_secs(25));
+    drop((sqs, kinesis));
+    eprintln!(
+        "stopped; the stream can be checked with: telemetry-stream verify --manifest {}",
+        manifest.display()
+    );
+    Ok(())
+}
+
+async fn queue_depth(clients: &Clients, url: &str) -> (u64, u64) {
+    let out = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await;
+    let attrs = out.ok().and_then(|o| o.attributes).unwrap_or_default();
+    let get = |k| {
+        attrs
+            .get(&k)
+            .and_then(|v: &String| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
