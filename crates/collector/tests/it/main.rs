@@ -13,6 +13,7 @@
 mod support;
 
 mod broken;
+mod compose;
 mod happy_path;
 mod order;
 mod outage;
