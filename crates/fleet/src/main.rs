@@ -165,7 +165,7 @@ async fn run(args: Args) -> Result<()> {
     let queue_url = telemetry_aws::queue::queue_url(&clients.sqs, &args.queue_name)
         .await
         .with_context(|| format!("queue {} not found", args.queue_name))?;
-    let mut manifest = match &args.manifest {
+    let manifest = match &args.manifest {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?,
@@ -205,8 +205,16 @@ async fn run(args: Args) -> Result<()> {
         .progress_chars("=> "),
     );
 
-    let (mut sent, mut valid, mut failed) = (0u64, 0u64, 0u64);
+    let mut sent = 0u64;
+    let mut tally = Tally {
+        valid: 0,
+        sent_ok: 0,
+        failed: 0,
+        manifest,
+    };
     let mut batches = futures::stream::FuturesUnordered::new();
+    let stop = stop_signal();
+    tokio::pin!(stop);
     loop {
         let done =
             args.count.is_some_and(|n| sent >= n) || deadline.is_some_and(|d| Instant::now() >= d);
@@ -215,29 +223,24 @@ async fn run(args: Args) -> Result<()> {
         }
         let due = tokio::select! {
             due = pace.due(sent, &mut rng) => due,
+            () = &mut stop => break,
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => continue,
         };
         let room = args.count.map_or(u64::MAX, |n| n - sent);
-        let mut batch: Vec<Generated> = Vec::new();
-        for device in due
+        let batch: Vec<Generated> = due
             .into_iter()
             .take(usize::try_from(room).unwrap_or(usize::MAX))
-        {
-            let g = match device {
+            .map(|device| match device {
                 Some(d) => fleet.submission_from(d),
                 None => fleet.next_submission(),
-            };
-            if let Some(m) = manifest.as_mut() {
-                serde_json::to_writer(&mut *m, &g.entry)?;
-                m.write_all(b"\n")?;
-            }
-            valid += u64::from(g.entry.is_valid());
-            batch.push(g);
-        }
+            })
+            .collect();
         sent += batch.len() as u64;
         for chunk in batch.chunks(10) {
             while batches.len() >= args.concurrency {
-                failed += batches.next().await.unwrap_or(0);
+                if let Some(outcome) = batches.next().await {
+                    tally.record(outcome)?;
+                }
             }
             batches.push(send_batch(
                 clients.sqs.clone(),
@@ -246,11 +249,17 @@ async fn run(args: Args) -> Result<()> {
             ));
         }
         bar.set_position(sent);
-        bar.set_message(format!("({} broken)", sent - valid));
+        bar.set_message(format!("({} failed)", tally.failed));
     }
-    while let Some(f) = batches.next().await {
-        failed += f;
+    while let Some(outcome) = batches.next().await {
+        tally.record(outcome)?;
     }
+    let Tally {
+        valid,
+        sent_ok,
+        failed,
+        manifest,
+    } = tally;
     if let Some(mut m) = manifest {
         m.flush()?;
     }
@@ -258,10 +267,10 @@ async fn run(args: Args) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "sensor-fleet: sent {} submissions ({} valid, {} broken) in {secs:.1} s, {:.0} submissions/s; {failed} failed to send",
-        sent - failed,
+        sent_ok,
         valid,
-        sent - valid,
-        (sent - failed) as f64 / secs.max(1e-9),
+        sent_ok - valid,
+        sent_ok as f64 / secs.max(1e-9),
     );
     if failed > 0 {
         bail!("{failed} submissions could not be sent");
@@ -269,37 +278,97 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Sends up to ten bodies; returns how many could not be sent after retries.
-async fn send_batch(sqs: aws_sdk_sqs::Client, queue_url: String, batch: Vec<Generated>) -> u64 {
-    let mut pending: Vec<(usize, String)> = batch.into_iter().map(|g| g.body).enumerate().collect();
+/// Totals of what was sent, and the manifest. A manifest line is written once its submission
+/// is in the queue, so the manifest lists exactly what was sent, also when a signal stops the
+/// fleet.
+struct Tally {
+    valid: u64,
+    sent_ok: u64,
+    failed: u64,
+    manifest: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Sent) -> Result<()> {
+        self.failed += outcome.failed;
+        for entry in outcome.entries {
+            self.sent_ok += 1;
+            self.valid += u64::from(entry.is_valid());
+            if let Some(m) = self.manifest.as_mut() {
+                serde_json::to_writer(&mut *m, &entry)?;
+                m.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one batch achieved.
+struct Sent {
+    /// Manifest entries of the submissions now in the queue.
+    entries: Vec<telemetry_fleet::manifest::Entry>,
+    /// Submissions that could not be sent after retries.
+    failed: u64,
+}
+
+/// Sends up to ten submissions, retrying failed entries with backoff.
+async fn send_batch(sqs: aws_sdk_sqs::Client, queue_url: String, batch: Vec<Generated>) -> Sent {
+    let mut pending: Vec<(usize, Generated)> = batch.into_iter().enumerate().collect();
+    let mut entries = Vec::with_capacity(pending.len());
     for attempt in 0..5u32 {
-        let entries = pending
+        let request = pending
             .iter()
-            .filter_map(|(i, body)| {
+            .filter_map(|(i, g)| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(body)
+                    .message_body(&g.body)
                     .build()
                     .ok()
             })
             .collect();
-        if let Ok(out) = sqs
+        let call = sqs
             .send_message_batch()
             .queue_url(&queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
+            .set_entries(Some(request))
+            .send();
+        if let Ok(out) = call.await {
             let failed: std::collections::HashSet<String> =
                 out.failed.into_iter().map(|f| f.id).collect();
-            pending.retain(|(i, _)| failed.contains(&i.to_string()));
+            let (retry, done): (Vec<_>, Vec<_>) = pending
+                .into_iter()
+                .partition(|(i, _)| failed.contains(&i.to_string()));
+            entries.extend(done.into_iter().map(|(_, g)| g.entry));
+            pending = retry;
             if pending.is_empty() {
-                return 0;
+                break;
             }
         }
         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
     }
-    pending.len() as u64
+    Sent {
+        entries,
+        failed: pending.len() as u64,
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT: the fleet stops sending, finishes what is in flight, writes
+/// the manifest and prints its summary.
+async fn stop_signal() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

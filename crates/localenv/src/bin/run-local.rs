@@ -7,6 +7,7 @@
 //! Arguments after `--` go to `sensor-fleet` (e.g. `scripts/run.sh -- --rate 50`).
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -116,7 +117,11 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&args.work_dir)?;
     let collector_bin = args.bin_dir.join("telemetry-collector");
     let fleet_bin = args.bin_dir.join("sensor-fleet");
-    for bin in [&collector_bin, &fleet_bin] {
+    for bin in [
+        &collector_bin,
+        &fleet_bin,
+        &args.bin_dir.join("telemetry-stream"),
+    ] {
         anyhow::ensure!(
             bin.exists(),
             "{} not found: build it first (scripts/run.sh does)",
@@ -142,7 +147,10 @@ async fn main() -> Result<()> {
         ("AWS_ENDPOINT_URL_SQS", sqs.url()),
         ("AWS_ENDPOINT_URL_KINESIS", kinesis.url()),
     ];
+    // Children get process groups of their own: Ctrl-C reaches only this runner, which stops
+    // them in order (fleet, then collector once the queue is drained, then emulators).
     let mut collector = Command::new(&collector_bin)
+        .process_group(0)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("SUMMARY_INTERVAL_SEC", "1")
         .env("QUEUE_WAIT_TIME_SEC", "5")
@@ -160,6 +168,7 @@ async fn main() -> Result<()> {
     let manifest = args.work_dir.join("manifest.jsonl");
     let fleet_log = std::fs::File::create(args.work_dir.join("fleet.log"))?;
     let mut fleet = Command::new(&fleet_bin)
+        .process_group(0)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--manifest")
         .arg(&manifest)
@@ -225,11 +234,26 @@ async fn main() -> Result<()> {
     }
     eprintln!("\nstopping: sensor-fleet, then the collector (it drains), then the emulators...");
     terminate(&mut fleet, Duration::from_secs(5));
+    // Let the collector take what the fleet sent last (up to 15 s), then stop it: it drains.
+    let drain_deadline = Instant::now() + Duration::from_secs(15);
+    while queue_depth(&clients, &queue_url).await != (0, 0) && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     terminate(&mut collector, Duration::from_secs(25));
+    eprintln!("verifying the stream against the fleet's manifest (telemetry-stream verify)...");
+    let verified = Command::new(args.bin_dir.join("telemetry-stream"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .arg("verify")
+        .arg("--manifest")
+        .arg(&manifest)
+        .status();
+    if let Err(e) = verified {
+        eprintln!("could not run telemetry-stream: {e}");
+    }
     drop((sqs, kinesis));
     eprintln!(
-        "stopped; the stream can be checked with: telemetry-stream verify --manifest {}",
-        manifest.display()
+        "stopped every process it started; logs and the manifest are in {}",
+        args.work_dir.display()
     );
     Ok(())
 }
