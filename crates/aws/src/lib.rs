@@ -6,10 +6,12 @@
 //! - [`queue`]: resolving a queue name to its URL.
 //! - [`stream`]: reading every shard of a stream from the start, parents before children.
 //! - [`error`]: a short, bounded code for any SDK error, for logs and metric labels.
+//! - [`shutdown`]: the SIGTERM/SIGINT future every long-running binary waits for.
 
 pub mod clients;
 pub mod error;
 pub mod queue;
+pub mod shutdown;
 pub mod stream;
 
 pub use clients::Clients;

@@ -248,12 +248,12 @@ fn uuid_from(rng: &mut impl Rng) -> Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::BREAKABLE;
+    use crate::profile::breakable;
     use telemetry_model::Submission;
 
     #[test]
     fn every_broken_kind_is_dropped_for_that_reason_and_valid_ones_pass() {
-        for kind in BREAKABLE {
+        for kind in breakable() {
             let profile = Profile {
                 events_per_type: 0..=2,
                 broken: vec![(kind, 1.0)],

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use telemetry_fleet::generator::{Fleet, Generated};
-use telemetry_fleet::profile::{Profile, BREAKABLE};
+use telemetry_fleet::profile::{breakable, Profile};
 use telemetry_model::DropReason;
 use tokio::time::Instant;
 
@@ -76,8 +76,7 @@ struct Args {
 
 fn parse_share(s: &str) -> Result<(DropReason, f64), String> {
     let (kind, share) = s.split_once('=').ok_or("expected KIND=SHARE")?;
-    let kind = BREAKABLE
-        .into_iter()
+    let kind = breakable()
         .find(|k| k.as_str() == kind)
         .ok_or_else(|| format!("unknown kind {kind:?}"))?;
     let share: f64 = share
@@ -102,7 +101,7 @@ fn profile(args: &Args) -> Result<Profile> {
         ..Profile::default()
     };
     if let Some(each) = args.broken_each {
-        profile.broken = BREAKABLE.iter().map(|k| (*k, each)).collect();
+        profile.broken = breakable().map(|k| (k, each)).collect();
     }
     for (kind, share) in &args.broken {
         profile.set_share(*kind, *share);
@@ -213,7 +212,8 @@ async fn run(args: Args) -> Result<()> {
         manifest,
     };
     let mut batches = futures::stream::FuturesUnordered::new();
-    let stop = stop_signal();
+    // SIGTERM or Ctrl-C: stop sending, finish what is in flight, write the manifest, summarise.
+    let stop = telemetry_aws::shutdown::signal();
     tokio::pin!(stop);
     loop {
         let done =
@@ -223,7 +223,7 @@ async fn run(args: Args) -> Result<()> {
         }
         let due = tokio::select! {
             due = pace.due(sent, &mut rng) => due,
-            () = &mut stop => break,
+            _ = &mut stop => break,
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => continue,
         };
         let room = args.count.map_or(u64::MAX, |n| n - sent);
@@ -348,26 +348,6 @@ async fn send_batch(sqs: aws_sdk_sqs::Client, queue_url: String, batch: Vec<Gene
     Sent {
         entries,
         failed: pending.len() as u64,
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT: the fleet stops sending, finishes what is in flight, writes
-/// the manifest and prints its summary.
-async fn stop_signal() {
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 

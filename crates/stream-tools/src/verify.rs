@@ -220,7 +220,7 @@ fn check_valid(entry: &Entry, seen: Option<&Seen>) -> Result<(), String> {
 mod tests {
     use super::*;
     use telemetry_fleet::generator::Fleet;
-    use telemetry_fleet::profile::{Profile, BREAKABLE};
+    use telemetry_fleet::profile::{breakable, Profile};
     use telemetry_model::{PartitionKeySource, Submission};
 
     /// A stream as the collector writes it for `n` fleet submissions (some broken), on two
@@ -228,7 +228,7 @@ mod tests {
     fn stream(n: usize) -> (Vec<Entry>, Vec<ShardRecords>) {
         let profile = Profile {
             events_per_type: 1..=3,
-            broken: BREAKABLE.iter().map(|k| (*k, 0.02)).collect(),
+            broken: breakable().map(|k| (k, 0.02)).collect(),
         };
         let mut fleet = Fleet::new(5, profile, 3);
         let mut manifest = Vec::new();

@@ -14,7 +14,7 @@ use telemetry_aws::Clients;
 use telemetry_collector::stats::Stats;
 use telemetry_collector::Config;
 use telemetry_fleet::generator::Fleet;
-use telemetry_fleet::profile::{Profile, BREAKABLE};
+use telemetry_fleet::profile::{breakable, Profile};
 use telemetry_localenv::emulators;
 use telemetry_localenv::resources::create_queue_and_stream;
 use tokio::time::Instant;
@@ -33,13 +33,13 @@ async fn fleet_to_collector_to_verify_passes() {
 
     // Every broken kind, about 1 % each (13 %), the rest fleet-shaped.
     let profile = Profile {
-        broken: BREAKABLE.iter().map(|k| (*k, 0.01)).collect(),
+        broken: breakable().map(|k| (k, 0.01)).collect(),
         ..Profile::default()
     };
     let mut fleet = Fleet::new(10, profile, 2026);
     let generated: Vec<_> = (0..SUBMISSIONS).map(|_| fleet.next_submission()).collect();
     let manifest: Vec<_> = generated.iter().map(|g| g.entry.clone()).collect();
-    for kind in BREAKABLE {
+    for kind in breakable() {
         assert!(
             manifest.iter().any(|e| e.kind == kind.as_str()),
             "the fleet produced {kind}"

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use base64::Engine as _;
 use clap::Parser;
 use futures::StreamExt;
@@ -158,28 +158,6 @@ where
     Ok(())
 }
 
-async fn queue_depth(clients: &Clients, url: &str) -> Result<(u64, u64)> {
-    let out = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await?;
-    let attrs = out.attributes.unwrap_or_default();
-    let get = |k| {
-        attrs
-            .get(&k)
-            .and_then(|v: &String| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok((
-        get(QueueAttributeName::ApproximateNumberOfMessages),
-        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-    ))
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -296,7 +274,7 @@ async fn main() -> Result<()> {
 
     let started = Instant::now();
     loop {
-        if queue_depth(&clients, &queue_url).await? == (0, 0) {
+        if telemetry_aws::queue::depth(&clients.sqs, &queue_url).await? == (0, 0) {
             break;
         }
         if started.elapsed() > Duration::from_secs(1_800) {

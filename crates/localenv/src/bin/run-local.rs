@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Parser;
 use telemetry_aws::Clients;
 use telemetry_localenv::emulators;
@@ -194,7 +193,9 @@ async fn main() -> Result<()> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        let (visible, in_flight) = queue_depth(&clients, &queue_url).await;
+        let (visible, in_flight) = telemetry_aws::queue::depth(&clients.sqs, &queue_url)
+            .await
+            .unwrap_or((0, 0));
         let now = Instant::now();
         let rate = (t.events - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
         let messages_rate = t.messages as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -236,7 +237,12 @@ async fn main() -> Result<()> {
     terminate(&mut fleet, Duration::from_secs(5));
     // Let the collector take what the fleet sent last (up to 15 s), then stop it: it drains.
     let drain_deadline = Instant::now() + Duration::from_secs(15);
-    while queue_depth(&clients, &queue_url).await != (0, 0) && Instant::now() < drain_deadline {
+    while telemetry_aws::queue::depth(&clients.sqs, &queue_url)
+        .await
+        .unwrap_or((0, 0))
+        != (0, 0)
+        && Instant::now() < drain_deadline
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     terminate(&mut collector, Duration::from_secs(25));
@@ -256,26 +262,4 @@ async fn main() -> Result<()> {
         args.work_dir.display()
     );
     Ok(())
-}
-
-async fn queue_depth(clients: &Clients, url: &str) -> (u64, u64) {
-    let out = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await;
-    let attrs = out.ok().and_then(|o| o.attributes).unwrap_or_default();
-    let get = |k| {
-        attrs
-            .get(&k)
-            .and_then(|v: &String| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (
-        get(QueueAttributeName::ApproximateNumberOfMessages),
-        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-    )
 }

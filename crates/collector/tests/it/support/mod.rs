@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde_json::Value;
 use telemetry_aws::Clients;
 use telemetry_collector::stats::{Snapshot, Stats};
@@ -170,22 +170,9 @@ impl TestEnv {
 
     /// Messages (visible, in flight) in the queue, as SQS counts them.
     pub async fn queue_counts(&self) -> (u64, u64) {
-        let out = self
-            .admin
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
+        telemetry_aws::queue::depth(&self.admin.sqs, &self.queue_url)
             .await
-            .expect("queue attributes");
-        let attrs = out.attributes.unwrap_or_default();
-        let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (
-            get(QueueAttributeName::ApproximateNumberOfMessages),
-            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
+            .expect("queue attributes")
     }
 
     /// Every record in the stream: (shard id, parsed event), shard by shard.
