@@ -110,8 +110,13 @@ impl Deleter {
             {
                 return;
             }
+            // The end of the oldest receipt's wait matters only if a request may go then; with
+            // every slot busy, a finished request wakes the loop (no spinning on a past deadline).
+            let slot_free = self.requests.len() < MAX_REQUESTS;
             let wake = [
-                self.oldest.map(|t| t + self.settings.interval),
+                self.oldest
+                    .filter(|_| slot_free)
+                    .map(|t| t + self.settings.interval),
                 self.backing_off.keys().next().map(|k| k.0),
             ]
             .into_iter()
