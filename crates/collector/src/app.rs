@@ -98,7 +98,7 @@ pub async fn run_with_stats(
         stats: Arc::clone(&stats),
         health: Arc::clone(&sqs_health),
     });
-    let deleter_task = tokio::spawn(deleter.run(delete_rx, shutdown.clone()));
+    let mut deleter_task = tokio::spawn(deleter.run(delete_rx, shutdown.clone()));
 
     let visibility = Visibility {
         sqs: clients.sqs.clone(),
@@ -109,7 +109,8 @@ pub async fn run_with_stats(
         health: Arc::clone(&sqs_health),
         gate: Arc::default(),
     };
-    let extender_task = tokio::spawn(visibility.clone().run_extender(stop.clone()));
+    let extender_stop = CancellationToken::new();
+    let extender_task = tokio::spawn(visibility.clone().run_extender(extender_stop.clone()));
     let summary_task = tokio::spawn(summary::run(
         Arc::clone(&stats),
         Arc::clone(&in_flight),
@@ -148,30 +149,46 @@ pub async fn run_with_stats(
         grace_period_sec = config.shutdown_grace.as_secs_f64(),
         "receiving stopped; finishing the submissions held"
     );
-    while receivers.join_next().await.is_some() {}
+    // Every step below has a deadline: SQS or Kinesis may be the reason for the shutdown.
+    let hard_deadline = started + config.shutdown_grace;
+    let receivers_done = async { while receivers.join_next().await.is_some() {} };
+    if tokio::time::timeout_at(work_deadline, receivers_done)
+        .await
+        .is_err()
+    {
+        receivers.abort_all();
+    }
     // Messages a receiver held but never passed on will not be finished: hand them back now.
     let undispatched = in_flight.all(true);
     if !undispatched.is_empty() {
-        visibility.hand_back(undispatched).await;
+        let _ = tokio::time::timeout_at(hard_deadline, visibility.hand_back(undispatched)).await;
     }
 
     let finished = tokio::time::timeout_at(work_deadline, in_flight.wait_empty())
         .await
         .is_ok();
     publisher_task.abort();
-    // Let the deleter send what it already has, then hand back everything else.
-    let _ = tokio::time::timeout_at(work_deadline.max(Instant::now()) + reserve / 2, async {
-        let _ = deleter_task.await;
-    })
-    .await;
+    // Let the deleter send what it already has, then stop it and hand back everything else.
+    let deleter_deadline = work_deadline.max(Instant::now()) + reserve / 2;
+    if tokio::time::timeout_at(deleter_deadline, &mut deleter_task)
+        .await
+        .is_err()
+    {
+        deleter_task.abort();
+    }
+    // The extender stops first (abandoning a round in progress), so no extension can race
+    // the hand-back, and the hand-back never waits for a slow round.
+    extender_stop.cancel();
+    let _ = extender_task.await;
     let rest = in_flight.all(false);
     let handed_back = if rest.is_empty() {
         0
     } else {
-        visibility.hand_back(rest).await
+        tokio::time::timeout_at(hard_deadline, visibility.hand_back(rest))
+            .await
+            .unwrap_or(0)
     };
     stop.cancel();
-    let _ = extender_task.await;
     let _ = summary_task.await;
     let total = stats.snapshot();
     tracing::info!(

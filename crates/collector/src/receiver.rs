@@ -22,6 +22,9 @@ use crate::in_flight::{InFlight, MessageKey};
 use crate::publisher::Submitted;
 use crate::stats::Stats;
 
+/// The pause after an empty reply when QUEUE_WAIT_TIME_SEC is 0 (no long polling).
+const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);
+
 /// What a receive loop needs.
 #[derive(Debug, Clone)]
 pub struct Receiver {
@@ -60,7 +63,10 @@ impl Receiver {
     pub async fn run(self, stop: CancellationToken) {
         let mut failures = 0u32;
         loop {
+            // Biased: once `stop` has fired, never start another receive, even when permits
+            // are free at the same moment.
             let permit = tokio::select! {
+                biased;
                 () = stop.cancelled() => return,
                 p = self.in_flight.reserve(self.batch_size) => p,
             };
@@ -110,6 +116,13 @@ impl Receiver {
                     }
                 }
             };
+            if messages.is_empty() && self.wait_time.is_zero() {
+                // Short polling on an empty queue: pause instead of calling SQS back to back.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(EMPTY_SHORT_POLL_PAUSE) => continue,
+                }
+            }
             Stats::add(&self.stats.received, messages.len() as u64);
             let mut held = Vec::with_capacity(messages.len());
             for message in messages {
@@ -170,6 +183,7 @@ impl Receiver {
             return true;
         }
         let reserved = tokio::select! {
+            biased;
             () = stop.cancelled() => return false,
             ok = self.in_flight.reserve_records(key, records.data.len()) => ok,
         };

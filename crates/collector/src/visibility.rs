@@ -54,27 +54,40 @@ impl Visibility {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let _round = self.gate.lock().await;
-            let sent_at = Instant::now();
-            let due = self.in_flight.expiring_before(sent_at + self.timeout / 2);
-            if due.is_empty() {
-                continue;
+            // A round is abandoned as soon as `stop` fires, so the shutdown never waits for a
+            // slow SQS here; the gate is released with it.
+            let round = async {
+                let _round = self.gate.lock().await;
+                let sent_at = Instant::now();
+                let due = self.in_flight.expiring_before(sent_at + self.timeout / 2);
+                if due.is_empty() {
+                    return;
+                }
+                let results = self.change(due, self.timeout).await;
+                self.record_extensions(sent_at, results);
+            };
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                () = round => {}
             }
-            let results = self.change(due, self.timeout).await;
-            let mut extended = 0;
-            for (key, result) in results {
-                match result {
-                    Ok(()) => {
-                        extended += 1;
-                        self.in_flight.extended(key, sent_at + self.timeout);
-                    }
-                    Err(code) => {
-                        tracing::debug!(error = %code, "could not extend a message's visibility")
-                    }
+        }
+    }
+
+    fn record_extensions(&self, sent_at: Instant, results: Vec<(MessageKey, Result<(), String>)>) {
+        let mut extended = 0;
+        for (key, result) in results {
+            match result {
+                Ok(()) => {
+                    extended += 1;
+                    self.in_flight.extended(key, sent_at + self.timeout);
+                }
+                Err(code) => {
+                    tracing::debug!(error = %code, "could not extend a message's visibility")
                 }
             }
-            Stats::add(&self.stats.visibility_extended, extended);
         }
+        Stats::add(&self.stats.visibility_extended, extended);
     }
 
     /// Removes `messages` from the registry and hands them back (visibility 0).
