@@ -224,6 +224,11 @@ async fn run(args: Args) -> Result<()> {
         let due = tokio::select! {
             due = pace.due(sent, &mut rng) => due,
             _ = &mut stop => break,
+            // Settle finished batches as they end, so the manifest follows the sending.
+            Some(outcome) = batches.next(), if !batches.is_empty() => {
+                tally.record(outcome)?;
+                continue;
+            }
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => continue,
         };
         let room = args.count.map_or(u64::MAX, |n| n - sent);
@@ -298,6 +303,10 @@ impl Tally {
                 serde_json::to_writer(&mut *m, &entry)?;
                 m.write_all(b"\n")?;
             }
+        }
+        // Flushed per batch, so a reader (run-local's figures) sees what was sent so far.
+        if let Some(m) = self.manifest.as_mut() {
+            m.flush()?;
         }
         Ok(())
     }

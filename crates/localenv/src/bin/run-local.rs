@@ -165,6 +165,8 @@ async fn main() -> Result<()> {
         );
     }
     let manifest = args.work_dir.join("manifest.jsonl");
+    // A manifest left by an earlier run would count as sent until the fleet replaces it.
+    let _ = std::fs::remove_file(&manifest);
     let fleet_log = std::fs::File::create(args.work_dir.join("fleet.log"))?;
     let mut fleet = Command::new(&fleet_bin)
         .process_group(0)
