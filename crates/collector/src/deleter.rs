@@ -165,17 +165,17 @@ impl Deleter {
     ) {
         let results = result.unwrap_or_default();
         let mut retry_code = None;
-        let mut settled = std::collections::HashSet::new();
+        let mut settled = 0;
         for (key, outcome) in results {
             match outcome {
                 Deleted::Yes => {
-                    settled.insert(key);
-                    if self.settings.in_flight.remove(key).is_some() {
+                    settled += 1;
+                    if self.settings.in_flight.remove(key) {
                         Stats::add(&self.settings.stats.deleted, 1);
                     }
                 }
                 Deleted::Refused(code) => {
-                    settled.insert(key);
+                    settled += 1;
                     tracing::warn!(error = %code,
                         "the queue refused to delete a finished message; it will be redelivered and published again with the same event ids");
                     Stats::add(&self.settings.stats.delete_failed, 1);
@@ -185,15 +185,17 @@ impl Deleter {
             }
         }
         match &retry_code {
-            Some(code) if settled.is_empty() => {
+            Some(code) if settled == 0 => {
                 self.settings.health.failed("DeleteMessageBatch", code);
                 Stats::add(&self.settings.stats.sqs_call_failures, 1);
             }
             _ => self.settings.health.succeeded(),
         }
         let now = Instant::now();
+        // A settled message has left the registry, as has one handed back meanwhile: retry
+        // only what is still held.
         for (key, attempts) in items {
-            if settled.contains(&key) || self.settings.in_flight.receipts(&[key]).is_empty() {
+            if !self.settings.in_flight.is_held(key) {
                 continue;
             }
             let attempts = attempts.saturating_add(1);

@@ -24,7 +24,6 @@ pub type MessageKey = u64;
 struct Held {
     receipt_handle: String,
     visible_until: Instant,
-    received_at: Instant,
     dispatched: bool,
     records: u32,
     // Released when the message leaves the registry.
@@ -81,7 +80,6 @@ impl InFlight {
     pub fn insert(
         &self,
         receipt_handle: String,
-        received_at: Instant,
         visible_until: Instant,
         permit: Option<OwnedSemaphorePermit>,
     ) -> MessageKey {
@@ -92,7 +90,6 @@ impl InFlight {
             Held {
                 receipt_handle,
                 visible_until,
-                received_at,
                 dispatched: false,
                 records: 0,
                 _permits: permit.into_iter().collect(),
@@ -130,16 +127,23 @@ impl InFlight {
         }
     }
 
-    /// Removes a message (deleted or handed back), releasing its permits. Returns how long it
-    /// was held, if it was.
-    pub fn remove(&self, key: MessageKey) -> Option<std::time::Duration> {
+    /// Removes a message (deleted or handed back), releasing its permits. False if it was not
+    /// held.
+    pub fn remove(&self, key: MessageKey) -> bool {
         let mut held = self.lock();
-        let h = held.remove(&key)?;
+        let Some(h) = held.remove(&key) else {
+            return false;
+        };
         self.count.send_replace(held.len());
         drop(held);
         self.held_records
             .fetch_sub(u64::from(h.records), Ordering::Relaxed);
-        Some(h.received_at.elapsed())
+        true
+    }
+
+    /// True while `key` is held.
+    pub fn is_held(&self, key: MessageKey) -> bool {
+        self.lock().contains_key(&key)
     }
 
     /// The receipt handles of `keys` still held, in the same order (absent ones skipped).

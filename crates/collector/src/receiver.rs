@@ -134,12 +134,9 @@ impl Receiver {
                 // SQS returns at most what was asked for; if it ever did not, the extra
                 // messages are held without a permit rather than refused.
                 let share = permit.split(1);
-                let key = self.in_flight.insert(
-                    receipt,
-                    sent_at,
-                    sent_at + self.visibility_timeout,
-                    share,
-                );
+                let key = self
+                    .in_flight
+                    .insert(receipt, sent_at + self.visibility_timeout, share);
                 held.push((key, message));
             }
             drop(permit);

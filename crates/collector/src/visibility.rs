@@ -95,7 +95,7 @@ impl Visibility {
         let _gate = self.gate.lock().await;
         let messages: Vec<_> = messages
             .into_iter()
-            .filter(|(key, _)| self.in_flight.remove(*key).is_some())
+            .filter(|(key, _)| self.in_flight.remove(*key))
             .collect();
         let mut handed = 0;
         for (_, result) in self.change(messages, Duration::ZERO).await {
