@@ -17,6 +17,13 @@ pub struct Report {
     pub valid_expected: usize,
     /// Of those, complete and in order on one shard.
     pub valid_ok: usize,
+    /// Events of the valid submissions.
+    pub events_expected: usize,
+    /// Of those, not in the stream: lost (must be 0).
+    pub events_lost: usize,
+    /// Valid submissions whose events are out of document order or split over shards (must
+    /// be 0).
+    pub order_violations: usize,
     /// Broken submissions in the manifest.
     pub broken_expected: usize,
     /// Records read.
@@ -41,6 +48,11 @@ impl fmt::Display for Report {
             f,
             "valid submissions       {} expected, {} complete and in order",
             self.valid_expected, self.valid_ok
+        )?;
+        writeln!(
+            f,
+            "valid events            {} expected, {} lost, {} submissions out of order",
+            self.events_expected, self.events_lost, self.order_violations
         )?;
         writeln!(
             f,
@@ -136,9 +148,14 @@ pub fn verify(manifest: &[Entry], shards: &[ShardRecords]) -> Report {
             continue;
         }
         report.valid_expected += 1;
+        report.events_expected += entry.events.len();
         match check_valid(entry, seen.get(&entry.submission_id)) {
             Ok(()) => report.valid_ok += 1,
-            Err(v) => report.violations.push(v),
+            Err(v) => {
+                report.events_lost += v.lost;
+                report.order_violations += usize::from(v.out_of_order);
+                report.violations.push(v.line);
+            }
         }
     }
     for (sub, s) in &seen {
@@ -152,12 +169,31 @@ pub fn verify(manifest: &[Entry], shards: &[ShardRecords]) -> Report {
     report
 }
 
-fn check_valid(entry: &Entry, seen: Option<&Seen>) -> Result<(), String> {
+/// Why a valid submission fails its check.
+struct Violation {
+    line: String,
+    /// Its events not in the stream.
+    lost: usize,
+    /// Its events are split over shards, or the ones present are out of document order.
+    out_of_order: bool,
+}
+
+impl Violation {
+    fn other(line: String) -> Violation {
+        Violation {
+            line,
+            lost: 0,
+            out_of_order: false,
+        }
+    }
+}
+
+fn check_valid(entry: &Entry, seen: Option<&Seen>) -> Result<(), Violation> {
     let sub = &entry.submission_id;
     let (Ok(sub_id), Ok(dev_id)) = (Uuid::parse_str(sub), Uuid::parse_str(&entry.device_id)) else {
-        return Err(format!(
+        return Err(Violation::other(format!(
             "manifest entry {sub} is valid but its ids are not UUIDs"
-        ));
+        )));
     };
     let expected: Vec<String> = (0..entry.events.len())
         .map(|i| {
@@ -173,44 +209,59 @@ fn check_valid(entry: &Entry, seen: Option<&Seen>) -> Result<(), String> {
         return if expected.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "submission {sub} is missing ({} events)",
-                expected.len()
-            ))
+            Err(Violation {
+                line: format!("submission {sub} is missing ({} events)", expected.len()),
+                lost: expected.len(),
+                out_of_order: false,
+            })
         };
     };
-    if s.shards.len() > 1 {
-        return Err(format!(
-            "submission {sub} is split over {} shards",
-            s.shards.len()
-        ));
-    }
-    if s.first != expected {
-        let missing = expected.iter().filter(|id| !s.first.contains(id)).count();
-        return Err(if missing > 0 {
-            format!(
-                "submission {sub} misses {missing} of {} events",
-                expected.len()
-            )
-        } else {
-            format!(
-                "submission {sub} is out of order (first occurrences differ from document order)"
-            )
+    let missing = expected
+        .iter()
+        .filter(|id| !s.content.contains_key(*id))
+        .count();
+    // The events present, in stream order, must be in document order.
+    let present: Vec<&String> = s.first.iter().filter(|id| expected.contains(id)).collect();
+    let in_order = present
+        .iter()
+        .zip(expected.iter().filter(|id| s.content.contains_key(*id)))
+        .all(|(a, b)| *a == b);
+    let split = s.shards.len() > 1;
+    if split || !in_order || missing > 0 {
+        let mut what = Vec::new();
+        if split {
+            what.push(format!("is split over {} shards", s.shards.len()));
+        }
+        if !in_order {
+            what.push("is out of order (first occurrences differ from document order)".to_owned());
+        }
+        if missing > 0 {
+            what.push(format!("misses {missing} of {} events", expected.len()));
+        }
+        return Err(Violation {
+            line: format!("submission {sub} {}", what.join(", ")),
+            lost: missing,
+            out_of_order: split || !in_order,
         });
+    }
+    if s.first.len() != expected.len() {
+        return Err(Violation::other(format!(
+            "submission {sub} has events with ids the name-based rule does not give"
+        )));
     }
     for (i, (id, want)) in expected.iter().zip(&entry.events).enumerate() {
         let got = &s.content[id];
         if got["type"] != want.event_type.as_str()
             || got["type_specific_data"] != want.type_specific_data
         {
-            return Err(format!(
+            return Err(Violation::other(format!(
                 "submission {sub}: event {i} differs from what was sent"
-            ));
+            )));
         }
         if got["device_id"] != entry.device_id.to_lowercase().as_str() {
-            return Err(format!(
+            return Err(Violation::other(format!(
                 "submission {sub}: event {i} has the wrong device id"
-            ));
+            )));
         }
     }
     Ok(())
@@ -263,6 +314,8 @@ mod tests {
         let report = verify(&manifest, &shards);
         assert!(report.passed(), "{report}");
         assert!(report.broken_expected > 0 && report.valid_ok == report.valid_expected);
+        assert!(report.events_expected > report.valid_expected);
+        assert_eq!((report.events_lost, report.order_violations), (0, 0));
         let copy = shards[0].records[3].clone();
         shards[0].records.push(copy);
         let report = verify(&manifest, &shards);
@@ -287,6 +340,7 @@ mod tests {
         let report = verify(&manifest, &shards);
         assert!(!report.passed());
         assert!(report.violations[0].contains("out of order"), "{report}");
+        assert_eq!((report.events_lost, report.order_violations), (0, 1));
     }
 
     #[test]
@@ -299,6 +353,7 @@ mod tests {
             report.violations.iter().any(|v| v.contains("misses 1")),
             "{report}"
         );
+        assert_eq!((report.events_lost, report.order_violations), (1, 0));
     }
 
     #[test]
@@ -306,10 +361,9 @@ mod tests {
         let (mut manifest, mut shards) = stream(50);
         let moved = shards[0].records.pop().expect("a record");
         shards[1].records.push(moved);
-        assert!(verify(&manifest, &shards)
-            .violations
-            .iter()
-            .any(|v| v.contains("split")));
+        let report = verify(&manifest, &shards);
+        assert!(report.violations.iter().any(|v| v.contains("split")));
+        assert_eq!((report.events_lost, report.order_violations), (0, 1));
         let (_, shards) = stream(50);
         let valid = manifest
             .iter_mut()
