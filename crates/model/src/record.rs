@@ -118,12 +118,29 @@ fn encode(
     time_created: &str,
     event: &EventData,
 ) -> Vec<u8> {
+    // The exact length when no character needs escaping, so the buffer is allocated once: a
+    // short estimate would regrow every record to twice its size (and the records are held until
+    // the submission is published).
+    const ENVELOPE: usize = 3 * 36
+        + concat!(
+            r#"{"event_id":"","type":"","device_id":"","submission_id":"","#,
+            r#""time_processed":"","time_created":"","type_specific_data":}"#
+        )
+        .len();
+    const NEW_PROCESS: usize = r#"{"cmdl":"","user":""}"#.len();
+    const NETWORK_CONNECTION: usize =
+        r#"{"source_ip":"","destination_ip":"","destination_port":}"#.len() + 2 * 15 + 5;
     let specific_len = match event {
-        EventData::NewProcess { cmdl, user } => cmdl.len() + user.len() + 32,
-        EventData::NetworkConnection { .. } => 96,
+        EventData::NewProcess { cmdl, user } => NEW_PROCESS + cmdl.len() + user.len(),
+        EventData::NetworkConnection { .. } => NETWORK_CONNECTION,
     };
-    let mut buf =
-        Vec::with_capacity(220 + time_processed.len() + time_created.len() + specific_len);
+    let mut buf = Vec::with_capacity(
+        ENVELOPE
+            + event.event_type().as_str().len()
+            + time_processed.len()
+            + time_created.len()
+            + specific_len,
+    );
     let mut uuid_buf = Uuid::encode_buffer();
     buf.extend_from_slice(br#"{"event_id":""#);
     buf.extend_from_slice(event_id.hyphenated().encode_lower(&mut uuid_buf).as_bytes());
