@@ -617,7 +617,9 @@ fn port_field(value: Option<Loose<'_>>, name: Place<'_>) -> Result<u16, Invalid>
         None => Err(missing(name)),
         Some(Loose::U64(n)) => u16::try_from(n).map_err(|_| bad(n.to_string())),
         Some(Loose::I64(n)) => Err(bad(n.to_string())),
-        Some(Loose::F64(n)) => Err(bad(n.to_string())),
+        // Debug, not Display: `443.0` stays visibly a fraction, and 1e300 is five characters
+        // instead of three hundred digits.
+        Some(Loose::F64(n)) => Err(bad(format!("{n:?}"))),
         Some(other) => Err(wrong_type(name, "an integer", other.kind())),
     }
 }

@@ -1,5 +1,6 @@
 //! Every validation rule, table-driven: a valid base submission is broken in one way per row,
-//! and the row says which reason the drop must carry.
+//! and the row says which reason the drop must carry. Regressions found by the fuzz test
+//! (`tests/fuzz.rs`) are at the end.
 
 // Test helpers panic on broken test data by design.
 #![allow(clippy::expect_used)]
@@ -485,4 +486,25 @@ fn details_name_the_place_and_cut_hostile_values() {
         "detail is {} bytes",
         err.detail.len()
     );
+}
+
+#[test]
+fn a_float_port_is_shown_short_and_as_a_float() {
+    // Found by the fuzz test: 1e300 was shown with all its 301 digits.
+    for (port, shown) in [("1e300", "1e300"), ("443.0", "443.0"), ("-0", "-0.0")] {
+        let text = with(
+            &["events", "network_connection", "0", "destination_port"],
+            Value::Null,
+        )
+        .replace("null", port);
+        let err = Submission::from_json(&text).expect_err("bad port");
+        assert_eq!(err.reason, DropReason::BadPort, "{port}");
+        assert_eq!(
+            err.detail,
+            format!(
+                "events.network_connection[0].destination_port: {shown} is not an integer in \
+                 0..=65535"
+            )
+        );
+    }
 }
