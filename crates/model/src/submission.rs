@@ -5,10 +5,12 @@
 //! 1. the body is standard base64 with padding ([`DropReason::BadBase64`]), of UTF-8
 //!    ([`DropReason::NotUtf8`]), of syntactically valid JSON ([`DropReason::NotJson`]);
 //! 2. the JSON is read into a loose, borrowed shape that accepts any value in any place, so that
-//!    a wrong type is a finding rather than a parse error, and keeps the order of the keys of
-//!    `events` (the document order the output must keep);
+//!    a wrong type is a finding rather than a parse error; the events are validated as they are
+//!    read, in the order of the keys of `events` (the document order the output must keep), and
+//!    only the valid ones and the first fault are kept, so the heap held stays a small multiple
+//!    of the input whatever it holds;
 //! 3. the loose shape is checked field by field, in document order of the contract:
-//!    `submission_id`, `device_id`, `time_created`, then each event type and each event.
+//!    `submission_id`, `device_id`, `time_created`, then the first fault of the events, if any.
 //!
 //! Policy for what the contract leaves open (see the README for the reasons):
 //! extra fields, at the top or in an event, are ignored and not passed on; UUIDs must be the
@@ -21,7 +23,9 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use base64::Engine as _;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use uuid::Uuid;
 
 use crate::drop_reason::{quoted, DropReason, Invalid};
@@ -125,10 +129,13 @@ impl Loose<'_> {
     }
 }
 
-/// Implements the non-container `visit_*` methods of a visitor whose value has a variant
-/// for "some other kind of JSON value", draining arrays and objects it does not want.
+/// Implements `expecting` and the non-container `visit_*` methods of a visitor whose value has
+/// a variant for "some other kind of JSON value".
 macro_rules! visit_other_kinds {
-    ($other:expr) => {
+    ($expecting:literal, $other:expr) => {
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str($expecting)
+        }
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok($other(Kind::Bool))
         }
@@ -246,7 +253,7 @@ struct RawFields<'a> {
     submission_id: Option<Loose<'a>>,
     device_id: Option<Loose<'a>>,
     time_created: Option<Loose<'a>>,
-    events: Option<RawEvents<'a>>,
+    events: Option<RawEvents>,
     duplicate: Option<String>,
 }
 
@@ -255,10 +262,7 @@ impl<'de> Deserialize<'de> for RawSubmission<'de> {
         struct TopVisitor;
         impl<'de> Visitor<'de> for TopVisitor {
             type Value = RawSubmission<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a submission object")
-            }
-            visit_other_kinds!(RawSubmission::Other);
+            visit_other_kinds!("a submission object", RawSubmission::Other);
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
                 drain_seq(seq).map(|()| RawSubmission::Other(Kind::Array))
             }
@@ -294,29 +298,78 @@ impl<'de> Deserialize<'de> for RawSubmission<'de> {
     }
 }
 
-/// `events`: the groups in key order, or some other kind of value.
+/// `events`: its events, validated as they are read, or some other kind of value.
 #[derive(Debug)]
-enum RawEvents<'a> {
-    Groups(Vec<(Cow<'a, str>, RawGroup<'a>)>),
+enum RawEvents {
+    Groups(Groups),
     Other(Kind),
 }
 
-impl<'de> Deserialize<'de> for RawEvents<'de> {
+/// The events of `events`, validated one by one as the parser reads them, so that what is held
+/// is the valid events, never a raw shape per element of the input: a list of 100,000 `1`s or
+/// `{}`s costs a few bytes of heap, not a raw event each.
+#[derive(Debug, Default)]
+struct Groups {
+    /// The event types seen so far.
+    seen: Vec<EventType>,
+    /// The valid events so far, in document order.
+    events: Vec<EventData>,
+    /// The first fault in document order: an unknown or repeated type, a list that is not a
+    /// list, a broken event. After it nothing more is kept, but everything is still read the
+    /// same way, so that a syntax error further on still makes the submission `not_json`.
+    fault: Option<Invalid>,
+}
+
+impl Groups {
+    fn fail(&mut self, fault: Invalid) {
+        if self.fault.is_none() {
+            self.fault = Some(fault);
+            self.events = Vec::new();
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEvents {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct EventsVisitor;
         impl<'de> Visitor<'de> for EventsVisitor {
-            type Value = RawEvents<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an events object")
-            }
-            visit_other_kinds!(RawEvents::Other);
+            type Value = RawEvents;
+            visit_other_kinds!("an events object", RawEvents::Other);
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
                 drain_seq(seq).map(|()| RawEvents::Other(Kind::Array))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut groups = Vec::with_capacity(2);
-                while let Some((Key(key), group)) = map.next_entry()? {
-                    groups.push((key, group));
+                let mut groups = Groups::default();
+                while let Some(Key(key)) = map.next_key()? {
+                    // Checked in the order the validation rules give: the type, then whether
+                    // it came before, then its value.
+                    let event_type = match EventType::from_key(&key) {
+                        None => {
+                            groups.fail(Invalid::new(
+                                DropReason::UnknownEventType,
+                                format!("events: {} is not a known event type", quoted(&key)),
+                            ));
+                            None
+                        }
+                        Some(t) if groups.seen.contains(&t) => {
+                            groups.fail(duplicate(&format!("events.{key}")));
+                            None
+                        }
+                        Some(t) => {
+                            groups.seen.push(t);
+                            Some(t)
+                        }
+                    };
+                    let seed = GroupSeed {
+                        event_type,
+                        key: &key,
+                        groups: &mut groups,
+                    };
+                    if let GroupShape::Other(kind) = map.next_value_seed(seed)? {
+                        if event_type.is_some() {
+                            groups.fail(wrong_type(format!("events.{key}"), "an array", kind));
+                        }
+                    }
                 }
                 Ok(RawEvents::Groups(groups))
             }
@@ -325,35 +378,46 @@ impl<'de> Deserialize<'de> for RawEvents<'de> {
     }
 }
 
-/// The value of one event type: a list of events, or some other kind of value.
-#[derive(Debug)]
-enum RawGroup<'a> {
-    List(Vec<RawEvent<'a>>),
+/// What the value of an event type was: a list (its events went into [`Groups`]), or some
+/// other kind of value.
+enum GroupShape {
+    List,
     Other(Kind),
 }
 
-impl<'de> Deserialize<'de> for RawGroup<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct GroupVisitor;
-        impl<'de> Visitor<'de> for GroupVisitor {
-            type Value = RawGroup<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of events")
-            }
-            visit_other_kinds!(RawGroup::Other);
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                drain_map(map).map(|()| RawGroup::Other(Kind::Object))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                // The size hint comes from outside: cap it so it cannot reserve a huge vector.
-                let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(event) = seq.next_element()? {
-                    events.push(event);
+/// Reads the value of one event type into `groups`. With no `event_type` (an unknown or
+/// repeated type) its events are read the same way and dropped.
+struct GroupSeed<'k, 'g> {
+    event_type: Option<EventType>,
+    key: &'k str,
+    groups: &'g mut Groups,
+}
+
+impl<'de> DeserializeSeed<'de> for GroupSeed<'_, '_> {
+    type Value = GroupShape;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GroupSeed<'_, '_> {
+    type Value = GroupShape;
+    visit_other_kinds!("a list of events", GroupShape::Other);
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map).map(|()| GroupShape::Other(Kind::Object))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut index = 0;
+        while let Some(raw) = seq.next_element::<RawEvent<'de>>()? {
+            if let (Some(event_type), None) = (self.event_type, &self.groups.fault) {
+                match validate_event(event_type, raw, self.key, index) {
+                    Ok(event) => self.groups.events.push(event),
+                    Err(fault) => self.groups.fail(fault),
                 }
-                Ok(RawGroup::List(events))
             }
+            index += 1;
         }
-        d.deserialize_any(GroupVisitor)
+        Ok(GroupShape::List)
     }
 }
 
@@ -380,10 +444,7 @@ impl<'de> Deserialize<'de> for RawEvent<'de> {
         struct EventVisitor;
         impl<'de> Visitor<'de> for EventVisitor {
             type Value = RawEvent<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an event object")
-            }
-            visit_other_kinds!(RawEvent::Other);
+            visit_other_kinds!("an event object", RawEvent::Other);
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
                 drain_seq(seq).map(|()| RawEvent::Other(Kind::Array))
             }
@@ -452,44 +513,15 @@ impl RawSubmission<'_> {
             Some(RawEvents::Other(kind)) => return Err(wrong_type("events", "an object", kind)),
             Some(RawEvents::Groups(groups)) => groups,
         };
-        let mut seen: Vec<EventType> = Vec::with_capacity(2);
-        let mut events = Vec::with_capacity(groups.iter().map(|(_, g)| g.len()).sum());
-        for (key, group) in groups {
-            let Some(event_type) = EventType::from_key(&key) else {
-                return Err(Invalid::new(
-                    DropReason::UnknownEventType,
-                    format!("events: {} is not a known event type", quoted(&key)),
-                ));
-            };
-            if seen.contains(&event_type) {
-                return Err(duplicate(&format!("events.{key}")));
-            }
-            seen.push(event_type);
-            let list = match group {
-                RawGroup::List(list) => list,
-                RawGroup::Other(kind) => {
-                    return Err(wrong_type(format!("events.{key}"), "an array", kind))
-                }
-            };
-            for (i, raw) in list.into_iter().enumerate() {
-                events.push(validate_event(event_type, raw, &key, i)?);
-            }
+        if let Some(fault) = groups.fault {
+            return Err(fault);
         }
         Ok(Submission {
             submission_id,
             device_id,
             time_created: time_created.into_owned(),
-            events,
+            events: groups.events,
         })
-    }
-}
-
-impl RawGroup<'_> {
-    fn len(&self) -> usize {
-        match self {
-            RawGroup::List(list) => list.len(),
-            RawGroup::Other(_) => 0,
-        }
     }
 }
 
