@@ -34,6 +34,13 @@ pub struct Config {
     #[arg(long, env = "EVENTS_DATA_STREAM_NAME", default_value = "events")]
     pub stream_name: String,
 
+    /// Queue that keeps broken submissions as evidence (optional). Each dropped submission is
+    /// sent there, body unchanged, with its reason, detail, message id and queue name as
+    /// message attributes, before it is deleted. Unset: broken submissions are counted, logged
+    /// and deleted.
+    #[arg(long, env = "DEAD_LETTER_QUEUE_NAME", value_parser = standard_queue_name)]
+    pub dead_letter_queue_name: Option<String>,
+
     /// Messages asked for per ReceiveMessage [1..=10].
     #[arg(long = "queue-max-messages-per-request", env = "QUEUE_MAX_NUMBER_OF_MESSAGE_PER_REQUEST",
           default_value_t = 10, value_parser = int_in(1..=10))]
@@ -178,6 +185,13 @@ impl Config {
                 needed.as_secs_f64()
             )));
         }
+        if self.dead_letter_queue_name.as_ref() == Some(&self.queue_name) {
+            // Every broken submission would come back, be dropped and be sent again, forever.
+            return Err(ConfigError(format!(
+                "invalid DEAD_LETTER_QUEUE_NAME={:?}: must differ from SUBMISSIONS_QUEUE_NAME",
+                self.queue_name
+            )));
+        }
         if let Err(e) = self.log_level.parse::<tracing_subscriber::EnvFilter>() {
             return Err(ConfigError(format!(
                 "invalid LOG_LEVEL={:?}: {e}",
@@ -236,6 +250,24 @@ fn int_in(range: RangeInclusive<u64>) -> impl Fn(&str) -> Result<u64, String> + 
     }
 }
 
+/// A standard queue's name as SQS allows it. A FIFO queue (`.fifo`) is refused: a send to it
+/// needs a message group id, so every dead letter would fail.
+fn standard_queue_name(s: &str) -> Result<String, String> {
+    let allowed = s.len() <= 80
+        && !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if allowed {
+        Ok(s.to_owned())
+    } else {
+        Err(
+            "allowed: a standard queue's name, 1 to 80 letters, digits, '-' and '_' \
+             (a name, not a URL; not a FIFO queue)"
+                .to_owned(),
+        )
+    }
+}
+
 fn secs_in(range: RangeInclusive<f64>) -> impl Fn(&str) -> Result<Duration, String> + Clone {
     move |s: &str| {
         let allowed = || format!("allowed: seconds in {}..={}", range.start(), range.end());
@@ -267,6 +299,41 @@ mod tests {
         assert_eq!(c.put_batch_size, 500);
         assert_eq!(c.flush_interval, Duration::from_millis(50));
         assert_eq!(c.partition_key, PartitionKey::DeviceId);
+        assert_eq!(
+            c.dead_letter_queue_name, None,
+            "no dead-letter queue unless asked"
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_queue_is_a_standard_queue_other_than_the_main_one() {
+        let c = parse(&["--dead-letter-queue-name", "submissions-dlq_1"]).expect("valid name");
+        assert_eq!(
+            c.dead_letter_queue_name.as_deref(),
+            Some("submissions-dlq_1")
+        );
+        let too_long = "q".repeat(81);
+        for bad in [
+            "",
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq",
+            "dlq.fifo",
+            "dead letters",
+            too_long.as_str(),
+        ] {
+            let err = parse(&["--dead-letter-queue-name", bad]).expect_err(bad);
+            assert!(!err.contains('\n'), "one line: {err}");
+            assert!(
+                err.starts_with(&format!("invalid DEAD_LETTER_QUEUE_NAME={bad:?}")),
+                "{err}"
+            );
+            assert!(err.contains("1 to 80 letters"), "{err}");
+        }
+        let err = parse(&["--queue-name=subs", "--dead-letter-queue-name=subs"])
+            .expect_err("the main queue");
+        assert_eq!(
+            err,
+            "invalid DEAD_LETTER_QUEUE_NAME=\"subs\": must differ from SUBMISSIONS_QUEUE_NAME"
+        );
     }
 
     #[test]
@@ -362,6 +429,7 @@ mod tests {
             "QUEUE_MAX_RECEIPTS_TO_DELETE_AT_ONCE",
             "DATA_STREAM_FLUSH_INTERVAL_SEC",
             "DATA_STREAM_MAX_BUFFER_SIZE",
+            "DEAD_LETTER_QUEUE_NAME",
         ] {
             assert!(help.contains(var), "--help mentions {var}");
         }
