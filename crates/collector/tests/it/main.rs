@@ -14,7 +14,10 @@ mod support;
 
 mod broken;
 mod compose;
+mod crash_scenarios;
+mod fault_scenarios;
 mod happy_path;
+mod memory;
 mod order;
 mod outage;
 mod redelivery;

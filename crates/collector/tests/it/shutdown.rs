@@ -2,88 +2,14 @@
 //! and leaves nothing waiting for its visibility timeout.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
+use crate::support::process::{spawn, BIN};
 use crate::support::submissions::valid;
 use crate::support::{by_submission, wait_until, TestEnv};
-
-const BIN: &str = env!("CARGO_BIN_EXE_telemetry-collector");
-
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-impl Process {
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for the exit, failing after `within`; returns the exit code and the log.
-    async fn exit_within(&mut self, within: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return (
-                    status.code(),
-                    std::fs::read_to_string(&self.log).unwrap_or_default(),
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the collector did not exit within {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-fn spawn(env: &TestEnv, extra: &[(&str, &str)]) -> Process {
-    let log = std::env::temp_dir().join(format!("collector-{}.log", uuid::Uuid::new_v4()));
-    let out = std::fs::File::create(&log).expect("log file");
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_ENDPOINT_URL_SQS", env.sqs_proxy.url())
-        .env("AWS_ENDPOINT_URL_KINESIS", env.kinesis_proxy.url())
-        .env("SUBMISSIONS_QUEUE_NAME", &env.queue_name)
-        .env("EVENTS_DATA_STREAM_NAME", &env.stream_name)
-        .env("QUEUE_WAIT_TIME_SEC", "1")
-        .env("QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC", "0.1")
-        .env("QUEUE_VISIBILITY_TIMEOUT_SEC", "300")
-        .env("HTTP_ADDR", "127.0.0.1:0")
-        // One receive loop: see the note on moto in support::TestEnv::config.
-        .env("QUEUE_RECEIVERS", "1");
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn collector");
-    Process { child, log }
-}
 
 #[test]
 fn a_bad_setting_stops_the_program_with_one_line_and_exit_2() {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test uses a part
 
+pub mod process;
+pub mod scenario;
 pub mod submissions;
 
 use std::collections::HashMap;
@@ -69,11 +71,20 @@ impl TestEnv {
         if let Ok(filter) = std::env::var("TEST_LOG") {
             telemetry_collector::logging::init(&filter);
         }
-        let (sqs_emulator, kinesis_emulator) =
-            tokio::task::spawn_blocking(|| (emulators::moto(), emulators::kinesalite()))
-                .await
-                .expect("emulators");
-        let sqs_emulator = sqs_emulator.expect("moto");
+        // TEST_SQS=localstack puts SQS on LocalStack (installed by `scripts/install-emulators.sh
+        // --localstack`), whose SQS keeps its pace with a deep queue, where moto slows down.
+        let localstack = std::env::var("TEST_SQS").is_ok_and(|v| v == "localstack");
+        let (sqs_emulator, kinesis_emulator) = tokio::task::spawn_blocking(move || {
+            let sqs = if localstack {
+                emulators::localstack_sqs()
+            } else {
+                emulators::moto()
+            };
+            (sqs, emulators::kinesalite())
+        })
+        .await
+        .expect("emulators");
+        let sqs_emulator = sqs_emulator.expect("the SQS emulator");
         let kinesis_emulator = kinesis_emulator.expect("kinesalite");
         let sqs_proxy = Proxy::start(sqs_emulator.addr).await.expect("sqs proxy");
         let kinesis_proxy = Proxy::start(kinesis_emulator.addr)

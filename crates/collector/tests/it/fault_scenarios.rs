@@ -1,0 +1,143 @@
+//! Scenarios a, b, c and f of the fault suite: the collector binary under a steady feed while
+//! the fault proxy fails records, takes Kinesis or SQS away, or makes Kinesis slower than the
+//! visibility timeout. Each checks the whole stream against what was sent (no valid event
+//! lost, none out of order) and reports duplicates and the time to recover.
+//! `scripts/fault-scenarios.sh` runs the long versions and prints the table.
+
+use std::time::Duration;
+
+use telemetry_localenv::faults::{EntryFault, Plan};
+use telemetry_localenv::proxy::Proxy;
+
+use crate::support::process::{logged, spawn};
+use crate::support::scenario::{caught_up, settle, Feeder, Figures, Scale};
+use crate::support::{wait_until, TestEnv};
+
+/// How long a scenario may take to drain once its feed has stopped.
+const SETTLE: Duration = Duration::from_secs(180);
+
+async fn wait_sent(feeder: &Feeder, n: usize) {
+    wait_until(
+        &format!("{n} submissions sent"),
+        Duration::from_secs(600),
+        || async { feeder.sent() >= n },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_a_fifth_of_the_records_fail_for_the_whole_run() {
+    let scale = Scale::from_env();
+    let env = TestEnv::start(2).await;
+    env.kinesis_proxy.set_plan(
+        Plan {
+            entry_share: 0.2,
+            entry_fault: EntryFault::Mixed,
+            ..Plan::healthy()
+        }
+        .only(&["PutRecords"]),
+    );
+    let _collector = spawn(&env, &[]);
+    let feeder = Feeder::start(&env, scale.pick(30.0, 100.0), 1);
+    wait_sent(&feeder, scale.pick(200, 6000)).await;
+    let manifest = feeder.stop().await;
+    let report = settle(&env, &manifest, SETTLE).await;
+    let injected = env.kinesis_proxy.injected();
+    assert!(injected.entries > 0, "the proxy failed records");
+    Figures {
+        name: "a. 20 % of records fail (throughput exceeded, internal failure)",
+        report: &report,
+        recovery: None,
+        note: format!("{} records failed by the proxy", injected.entries),
+    }
+    .check();
+}
+
+/// Feeds, takes `proxy` down for the outage, brings it back; the recovery is the time from
+/// then until everything sent before it is in the stream.
+async fn outage(name: &str, which: fn(&TestEnv) -> &Proxy) {
+    let scale = Scale::from_env();
+    let env = TestEnv::start(2).await;
+    // A visibility timeout shorter than the outage: held messages must be extended.
+    let _collector = spawn(&env, &[("QUEUE_VISIBILITY_TIMEOUT_SEC", "10")]);
+    let rate = scale.pick(20.0, 50.0);
+    let outage = scale.pick(Duration::from_secs(12), Duration::from_secs(30));
+    let feeder = Feeder::start(&env, rate, 2);
+    wait_sent(&feeder, scale.pick(60, 500)).await;
+    let proxy = which(&env);
+    proxy.set_up(false);
+    // The fault itself lasts this long: a schedule, not a guess at a condition.
+    tokio::time::sleep(outage).await;
+    proxy.set_up(true);
+    let before = feeder.manifest();
+    let recovery = caught_up(&env, &before, SETTLE).await;
+    wait_sent(&feeder, before.len() + scale.pick(60, 500)).await;
+    let manifest = feeder.stop().await;
+    let report = settle(&env, &manifest, SETTLE).await;
+    let refused = proxy.injected().refused;
+    assert!(refused > 0, "the collector met the outage");
+    Figures {
+        name,
+        report: &report,
+        recovery: Some(recovery),
+        note: format!(
+            "{} s outage at {rate} submissions/s; {refused} connections refused",
+            outage.as_secs()
+        ),
+    }
+    .check();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_kinesis_unreachable_mid_run() {
+    outage("b. Kinesis unreachable mid-run", |env| &env.kinesis_proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_sqs_unreachable_mid_run() {
+    outage("c. SQS unreachable mid-run", |env| &env.sqs_proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f_kinesis_slower_than_the_visibility_timeout() {
+    let scale = Scale::from_env();
+    let env = TestEnv::start(2).await;
+    // Every PutRecords takes longer than the visibility timeout (and less than the collector's
+    // 10 s attempt timeout), and a submission needs one PutRecords per event, one at a time.
+    let visibility = 4;
+    let latency = Duration::from_secs(scale.pick(6, 8));
+    env.kinesis_proxy.set_plan(Plan {
+        latency,
+        ..Plan::healthy().only(&["PutRecords"])
+    });
+    let mut collector = spawn(
+        &env,
+        &[("QUEUE_VISIBILITY_TIMEOUT_SEC", &visibility.to_string())],
+    );
+    let feeder = Feeder::start(&env, scale.pick(10.0, 20.0), 6);
+    wait_sent(&feeder, scale.pick(50, 600)).await;
+    let manifest = feeder.stop().await;
+    let report = settle(&env, &manifest, SETTLE).await;
+    collector.sigterm();
+    let (code, log) = collector.exit_within(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "{log}");
+    let logged = logged(&log);
+    assert_eq!(
+        logged.received,
+        manifest.len() as u64,
+        "each message received once: extension prevented every redelivery"
+    );
+    assert_eq!(report.duplicates, 0, "no redelivery, so no duplicate");
+    Figures {
+        name: "f. Kinesis slower than the visibility timeout",
+        report: &report,
+        recovery: None,
+        note: format!(
+            "PutRecords takes {} s, visibility timeout {visibility} s; {} received for {} sent",
+            latency.as_secs(),
+            logged.received,
+            manifest.len()
+        ),
+    }
+    .check();
+}

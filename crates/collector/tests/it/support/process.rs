@@ -1,0 +1,159 @@
+//! The collector binary as a child process: talking to the emulators through the test's
+//! proxies, its JSON log in a file; stopped with SIGTERM, killed with SIGKILL, its memory read
+//! from `/proc`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::TestEnv;
+
+/// The binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_telemetry-collector");
+
+/// A running collector process; killed when dropped.
+pub struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Starts the collector against `env`'s queue and stream through its proxies, with test
+/// timings; `extra` environment variables override them.
+pub fn spawn(env: &TestEnv, extra: &[(&str, &str)]) -> Process {
+    let log = std::env::temp_dir().join(format!("collector-{}.log", uuid::Uuid::new_v4()));
+    let out = std::fs::File::create(&log).expect("log file");
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL_SQS", env.sqs_proxy.url())
+        .env("AWS_ENDPOINT_URL_KINESIS", env.kinesis_proxy.url())
+        .env("SUBMISSIONS_QUEUE_NAME", &env.queue_name)
+        .env("EVENTS_DATA_STREAM_NAME", &env.stream_name)
+        .env("QUEUE_WAIT_TIME_SEC", "1")
+        .env("QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC", "0.1")
+        .env("QUEUE_VISIBILITY_TIMEOUT_SEC", "300")
+        .env("SUMMARY_INTERVAL_SEC", "1")
+        .env("HTTP_ADDR", "127.0.0.1:0")
+        // One receive loop: see the note on moto in support::TestEnv::config.
+        .env("QUEUE_RECEIVERS", "1");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn collector");
+    Process { child, log }
+}
+
+impl Process {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends SIGKILL and reaps the process: it ends where it stands, with no drain.
+    pub fn sigkill(&mut self) {
+        self.signal("-KILL");
+        let _ = self.child.wait();
+    }
+
+    fn signal(&self, which: &str) {
+        let status = Command::new("kill")
+            .args([which, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {which}");
+    }
+
+    /// Waits for the exit, failing after `within`; returns the exit code and the log.
+    pub async fn exit_within(&mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status.code(), self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the collector did not exit within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The resident set size now and its peak, in bytes (`VmRSS`, `VmHWM` from `/proc`).
+    pub fn rss(&self) -> Option<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kb| kb * 1024)
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+/// What a collector's log says it did: the sums of its summary lines (the last one is written
+/// at shutdown; a killed process loses its last interval) and its closing line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Logged {
+    /// Messages received and decoded (valid + dropped).
+    pub received: u64,
+    /// Messages deleted (from the closing line when there is one).
+    pub deleted: u64,
+    /// Messages handed back at shutdown (from the closing line).
+    pub handed_back: u64,
+    /// True when the closing line is there.
+    pub stopped: bool,
+}
+
+/// Reads a collector's JSON log.
+pub fn logged(log: &str) -> Logged {
+    let mut out = Logged::default();
+    for line in log.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let field = |name: &str| v.get(name).and_then(Value::as_u64).unwrap_or(0);
+        match v.get("message").and_then(Value::as_str) {
+            Some(m) if m.starts_with("collected ") => {
+                out.received += field("valid") + field("dropped");
+                out.deleted += field("deleted");
+            }
+            Some("telemetry-collector stopped") => {
+                out.deleted = field("messages_deleted");
+                out.handed_back = field("handed_back");
+                out.stopped = true;
+            }
+            _ => {}
+        }
+    }
+    out
+}
