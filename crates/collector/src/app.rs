@@ -3,13 +3,15 @@
 //!
 //! ```text
 //!  receivers (N) --valid--> publisher --finished--> deleter
-//!        \------broken / empty---------------------^
+//!        \------empty; broken without a DLQ---------^
+//!        \------broken, with a DLQ--> dead_letter --kept--^
 //!  in_flight: what is held, bounded; visibility extender keeps it invisible to others
 //! ```
 //!
-//! Shutdown: receiving stops at once; the publisher and deleter stop lingering and finish what
-//! is held until the grace period is nearly over; whatever is still held then is handed back
-//! (visibility 0) so another collector takes it at once; then `run` returns.
+//! Shutdown: receiving stops at once; the publisher, dead-letter task and deleter stop
+//! lingering and finish what is held until the grace period is nearly over; whatever is still
+//! held then is handed back (visibility 0) so another collector takes it at once; then `run`
+//! returns.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::config::Config;
+use crate::dead_letter::{DeadLetter, DeadLetterSettings, SqsLetterSink};
 use crate::deleter::{Deleter, DeleterSettings};
 use crate::health::Health;
 use crate::in_flight::InFlight;
@@ -55,6 +58,13 @@ pub async fn run_with_stats(
         startup::wait_for_queue(&clients.sqs, &config.queue_name, &shutdown).await
     else {
         return stats.snapshot();
+    };
+    let dead_letter_url = match &config.dead_letter_queue_name {
+        Some(name) => match startup::wait_for_queue(&clients.sqs, name, &shutdown).await {
+            Some(url) => Some(url),
+            None => return stats.snapshot(),
+        },
+        None => None,
     };
     if startup::wait_for_stream(&clients.kinesis, &config.stream_name, &shutdown)
         .await
@@ -100,6 +110,26 @@ pub async fn run_with_stats(
     });
     let mut deleter_task = tokio::spawn(deleter.run(delete_rx, shutdown.clone()));
 
+    let (dead_letter_tx, dead_letter_task) = match dead_letter_url {
+        Some(url) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let dead_letter = DeadLetter::new(
+                SqsLetterSink::new(clients.sqs.clone(), url),
+                DeadLetterSettings {
+                    original_queue: config.queue_name.clone(),
+                    in_flight: Arc::clone(&in_flight),
+                    deleter: delete_tx.clone(),
+                    stats: Arc::clone(&stats),
+                    // Its own: a missing dead-letter queue must not flap the main queue's state.
+                    health: Arc::new(Health::new("SQS dead-letter queue")),
+                    backoff: Backoff::CALLS,
+                },
+            );
+            (Some(tx), Some(tokio::spawn(dead_letter.run(rx))))
+        }
+        None => (None, None),
+    };
+
     let visibility = Visibility {
         sqs: clients.sqs.clone(),
         queue_url: queue_url.clone(),
@@ -131,6 +161,7 @@ pub async fn run_with_stats(
             in_flight: Arc::clone(&in_flight),
             publisher: publish_tx.clone(),
             deleter: delete_tx.clone(),
+            dead_letter: dead_letter_tx.clone(),
             stats: Arc::clone(&stats),
             health: Arc::clone(&sqs_health),
         };
@@ -139,6 +170,7 @@ pub async fn run_with_stats(
     // Only the tasks hold senders now, so intakes close when those tasks end.
     drop(publish_tx);
     drop(delete_tx);
+    drop(dead_letter_tx);
 
     shutdown.cancelled().await;
     let started = Instant::now();
@@ -168,6 +200,10 @@ pub async fn run_with_stats(
         .await
         .is_ok();
     publisher_task.abort();
+    // Letters not yet accepted stay held and are handed back below, like unpublished ones.
+    if let Some(task) = &dead_letter_task {
+        task.abort();
+    }
     // Let the deleter send what it already has, then stop it and hand back everything else.
     let deleter_deadline = work_deadline.max(Instant::now()) + reserve / 2;
     if tokio::time::timeout_at(deleter_deadline, &mut deleter_task)

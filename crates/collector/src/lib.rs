@@ -5,7 +5,8 @@
 //!
 //! - **no loss**: [`deleter`] deletes a message only when [`publisher`] reports every event of
 //!   its submission acknowledged with a sequence number ([`put_records`] reads each record's
-//!   result); [`visibility`] keeps held messages from being redelivered meanwhile.
+//!   result); [`visibility`] keeps held messages from being redelivered meanwhile. With a
+//!   dead-letter queue, a broken submission is deleted only once [`dead_letter`] has kept it.
 //! - **order within a submission**: [`publisher`], one unacknowledged record per submission.
 //! - **bounded memory**: [`in_flight`], permits taken before receiving.
 //! - **graceful shutdown**: [`app`], drain then hand back; [`shutdown`] for the signals.
@@ -17,6 +18,7 @@
 pub mod app;
 pub mod backoff;
 pub mod config;
+pub mod dead_letter;
 pub mod deleter;
 pub mod health;
 pub mod in_flight;

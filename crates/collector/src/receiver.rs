@@ -1,6 +1,7 @@
 //! The receive loops: long-poll SQS, register each message as held, validate and explode it,
-//! and pass it on: valid submissions to the publisher, broken ones (and empty ones) straight to
-//! the deleter, counted and logged with their reason.
+//! and pass it on: valid submissions to the publisher, empty ones straight to the deleter, and
+//! broken ones, counted and logged with their reason, to the dead-letter queue when there is
+//! one ([`crate::dead_letter`]), else straight to the deleter.
 //!
 //! A loop reserves submission permits before it asks for messages, and record permits before
 //! it hands a submission on (see [`crate::in_flight`]): that is the pause that bounds memory.
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::dead_letter::Letter;
 use crate::health::Health;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::publisher::Submitted;
@@ -47,8 +49,10 @@ pub struct Receiver {
     pub in_flight: Arc<InFlight>,
     /// Valid submissions go here.
     pub publisher: mpsc::UnboundedSender<Submitted>,
-    /// Broken and empty submissions go here.
+    /// Empty submissions go here, and broken ones when there is no dead-letter queue.
     pub deleter: mpsc::UnboundedSender<MessageKey>,
+    /// Broken submissions go here when a dead-letter queue is configured.
+    pub dead_letter: Option<mpsc::UnboundedSender<Letter>>,
     /// Counters.
     pub stats: Arc<Stats>,
     /// SQS reachability.
@@ -168,7 +172,22 @@ impl Receiver {
                 tracing::warn!(message_id, reason = invalid.reason.as_str(), detail = %invalid.detail,
                     "dropped a broken submission");
                 self.in_flight.mark_dispatched(key);
-                let _ = self.deleter.send(key);
+                match &self.dead_letter {
+                    // SQS never delivers an empty body, and it would refuse to send one: a
+                    // message without a body has no evidence to keep.
+                    Some(dead_letter) if !body.is_empty() => {
+                        let _ = dead_letter.send(Letter {
+                            key,
+                            message_id: message_id.to_owned(),
+                            body: body.to_owned(),
+                            reason: invalid.reason,
+                            detail: invalid.detail,
+                        });
+                    }
+                    _ => {
+                        let _ = self.deleter.send(key);
+                    }
+                }
                 return true;
             }
         };

@@ -36,6 +36,10 @@ pub struct Stats {
     pub handed_back: AtomicU64,
     /// SQS calls that failed as a whole (receive, delete, visibility), each retried.
     pub sqs_call_failures: AtomicU64,
+    /// Dropped submissions accepted by the dead-letter queue.
+    pub dead_lettered: AtomicU64,
+    /// Sends to the dead-letter queue that failed, each retried (the message stays held).
+    pub dead_letter_failures: AtomicU64,
 }
 
 impl Stats {
@@ -67,6 +71,8 @@ impl Stats {
             visibility_extended: get(&self.visibility_extended),
             handed_back: get(&self.handed_back),
             sqs_call_failures: get(&self.sqs_call_failures),
+            dead_lettered: get(&self.dead_lettered),
+            dead_letter_failures: get(&self.dead_letter_failures),
         }
     }
 }
@@ -89,6 +95,8 @@ pub struct Snapshot {
     pub visibility_extended: u64,
     pub handed_back: u64,
     pub sqs_call_failures: u64,
+    pub dead_lettered: u64,
+    pub dead_letter_failures: u64,
 }
 
 impl Snapshot {
@@ -129,6 +137,8 @@ impl Snapshot {
             visibility_extended: self.visibility_extended - earlier.visibility_extended,
             handed_back: self.handed_back - earlier.handed_back,
             sqs_call_failures: self.sqs_call_failures - earlier.sqs_call_failures,
+            dead_lettered: self.dead_lettered - earlier.dead_lettered,
+            dead_letter_failures: self.dead_letter_failures - earlier.dead_letter_failures,
         }
     }
 }

@@ -44,6 +44,9 @@ fn log(delta: &Snapshot, total: &Snapshot, in_flight: &InFlight) {
         failed_records = delta.put_failed_records,
         deleted = delta.deleted,
         delete_calls = delta.delete_calls,
+        // Only with a dead-letter queue, and only when something happened: `None` is left out.
+        dead_lettered = nonzero(delta.dead_lettered),
+        dead_letter_failures = nonzero(delta.dead_letter_failures),
         in_flight_submissions = in_flight.len(),
         in_flight_records = in_flight.records(),
         total_events = total.events_published,
@@ -51,4 +54,8 @@ fn log(delta: &Snapshot, total: &Snapshot, in_flight: &InFlight) {
         delta.submissions_published + delta.dropped_total(),
         delta.events_published,
     );
+}
+
+fn nonzero(n: u64) -> Option<u64> {
+    (n > 0).then_some(n)
 }
