@@ -15,6 +15,7 @@ mod support;
 mod broken;
 mod compose;
 mod crash_scenarios;
+mod dead_letter;
 mod fault_scenarios;
 mod happy_path;
 mod memory;
