@@ -11,18 +11,9 @@ use telemetry_localenv::faults::Plan;
 
 use crate::support::process::{logged, spawn};
 use crate::support::scenario::{caught_up, settle, Feeder, Figures, Scale};
-use crate::support::{wait_until, TestEnv};
+use crate::support::TestEnv;
 
 const SETTLE: Duration = Duration::from_secs(180);
-
-async fn wait_sent(feeder: &Feeder, n: usize) {
-    wait_until(
-        &format!("{n} submissions sent"),
-        Duration::from_secs(600),
-        || async { feeder.sent() >= n },
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d_sigkill_at_random_moments_and_restart_ten_times() {
@@ -71,11 +62,11 @@ async fn e_three_collectors_on_one_queue_one_killed_mid_run() {
     });
     let mut collectors: Vec<_> = (0..3).map(|_| spawn(&env, &settings)).collect();
     let feeder = Feeder::start(&env, scale.pick(30.0, 100.0), 5);
-    wait_sent(&feeder, scale.pick(100, 3000)).await;
+    feeder.wait_sent(scale.pick(100, 3000)).await;
     collectors[0].sigkill();
     let before = feeder.manifest();
     let recovery = caught_up(&env, &before, SETTLE).await;
-    wait_sent(&feeder, before.len() + scale.pick(100, 3000)).await;
+    feeder.wait_sent(before.len() + scale.pick(100, 3000)).await;
     let manifest = feeder.stop().await;
     let report = settle(&env, &manifest, SETTLE).await;
     for c in &mut collectors[1..] {
@@ -110,7 +101,7 @@ async fn g_sigterm_under_load() {
     });
     let mut first = spawn(&env, &settings);
     let feeder = Feeder::start(&env, scale.pick(30.0, 100.0), 7);
-    wait_sent(&feeder, scale.pick(150, 3000)).await;
+    feeder.wait_sent(scale.pick(150, 3000)).await;
     let manifest = feeder.stop().await;
     first.sigterm();
     let (code, log) = first.exit_within(Duration::from_secs(10)).await;

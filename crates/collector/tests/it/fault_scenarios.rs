@@ -11,19 +11,10 @@ use telemetry_localenv::proxy::Proxy;
 
 use crate::support::process::{logged, spawn};
 use crate::support::scenario::{caught_up, settle, Feeder, Figures, Scale};
-use crate::support::{wait_until, TestEnv};
+use crate::support::TestEnv;
 
 /// How long a scenario may take to drain once its feed has stopped.
 const SETTLE: Duration = Duration::from_secs(180);
-
-async fn wait_sent(feeder: &Feeder, n: usize) {
-    wait_until(
-        &format!("{n} submissions sent"),
-        Duration::from_secs(600),
-        || async { feeder.sent() >= n },
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_a_fifth_of_the_records_fail_for_the_whole_run() {
@@ -39,7 +30,7 @@ async fn a_a_fifth_of_the_records_fail_for_the_whole_run() {
     );
     let _collector = spawn(&env, &[]);
     let feeder = Feeder::start(&env, scale.pick(30.0, 100.0), 1);
-    wait_sent(&feeder, scale.pick(200, 6000)).await;
+    feeder.wait_sent(scale.pick(200, 6000)).await;
     let manifest = feeder.stop().await;
     let report = settle(&env, &manifest, SETTLE).await;
     let injected = env.kinesis_proxy.injected();
@@ -63,7 +54,7 @@ async fn outage(name: &str, which: fn(&TestEnv) -> &Proxy) {
     let rate = scale.pick(20.0, 50.0);
     let outage = scale.pick(Duration::from_secs(12), Duration::from_secs(30));
     let feeder = Feeder::start(&env, rate, 2);
-    wait_sent(&feeder, scale.pick(60, 500)).await;
+    feeder.wait_sent(scale.pick(60, 500)).await;
     let proxy = which(&env);
     proxy.set_up(false);
     // The fault itself lasts this long: a schedule, not a guess at a condition.
@@ -71,7 +62,7 @@ async fn outage(name: &str, which: fn(&TestEnv) -> &Proxy) {
     proxy.set_up(true);
     let before = feeder.manifest();
     let recovery = caught_up(&env, &before, SETTLE).await;
-    wait_sent(&feeder, before.len() + scale.pick(60, 500)).await;
+    feeder.wait_sent(before.len() + scale.pick(60, 500)).await;
     let manifest = feeder.stop().await;
     let report = settle(&env, &manifest, SETTLE).await;
     let refused = proxy.injected().refused;
@@ -115,7 +106,7 @@ async fn f_kinesis_slower_than_the_visibility_timeout() {
         &[("QUEUE_VISIBILITY_TIMEOUT_SEC", &visibility.to_string())],
     );
     let feeder = Feeder::start(&env, scale.pick(10.0, 20.0), 6);
-    wait_sent(&feeder, scale.pick(50, 600)).await;
+    feeder.wait_sent(scale.pick(50, 600)).await;
     let manifest = feeder.stop().await;
     let report = settle(&env, &manifest, SETTLE).await;
     collector.sigterm();

@@ -154,29 +154,7 @@ impl TestEnv {
 
     /// Sends bodies with SendMessageBatch, ten at a time.
     pub async fn send<S: AsRef<str>>(&self, bodies: &[S]) {
-        for chunk in bodies.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(b.as_ref())
-                        .build()
-                        .expect("entry")
-                })
-                .collect();
-            let out = self
-                .admin
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("send");
-            assert!(out.failed.is_empty(), "send failed: {:?}", out.failed);
-        }
+        send_to(&self.admin.sqs, &self.queue_url, bodies).await;
     }
 
     /// Messages (visible, in flight) in the queue, as SQS counts them.
@@ -227,6 +205,31 @@ impl TestEnv {
             self.queue_counts().await == (0, 0)
         })
         .await;
+    }
+}
+
+/// Sends bodies to a queue with SendMessageBatch, ten at a time; fails the test on any failure.
+pub async fn send_to<S: AsRef<str>>(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[S]) {
+    for chunk in bodies.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(b.as_ref())
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        let out = sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("send to the emulator");
+        assert!(out.failed.is_empty(), "send failed: {:?}", out.failed);
     }
 }
 

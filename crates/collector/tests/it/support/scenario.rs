@@ -11,7 +11,6 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::manifest::Entry;
 use telemetry_fleet::profile::Profile;
@@ -19,7 +18,7 @@ use telemetry_stream_tools::verify::{verify, Report};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::TestEnv;
+use super::{send_to, wait_until, TestEnv};
 
 /// Short (the suite) or long (the documented command).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,25 +82,8 @@ impl Feeder {
                     _ = ticks.tick() => {}
                 }
                 let batch: Vec<_> = (0..10).map(|_| fleet.next_submission()).collect();
-                let entries = batch
-                    .iter()
-                    .enumerate()
-                    .map(|(i, g)| {
-                        SendMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message_body(&g.body)
-                            .build()
-                            .expect("entry")
-                    })
-                    .collect();
-                let out = sqs
-                    .send_message_batch()
-                    .queue_url(&url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .expect("the feeder sends to the emulator directly");
-                assert!(out.failed.is_empty(), "send failed: {:?}", out.failed);
+                let bodies: Vec<&str> = batch.iter().map(|g| g.body.as_str()).collect();
+                send_to(&sqs, &url, &bodies).await;
                 m.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .extend(batch.into_iter().map(|g| g.entry));
@@ -128,6 +110,16 @@ impl Feeder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+    }
+
+    /// Waits until `n` submissions have been sent.
+    pub async fn wait_sent(&self, n: usize) {
+        wait_until(
+            &format!("{n} submissions sent"),
+            Duration::from_secs(600),
+            || async { self.sent() >= n },
+        )
+        .await;
     }
 
     /// Stops sending; returns the whole manifest.
