@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use telemetry_localenv::faults::{EntryFault, Plan};
+use telemetry_localenv::faults::{EntryFault, Plan, RequestFault};
 use telemetry_localenv::proxy::Proxy;
 
 use crate::support::process::{logged, spawn};
@@ -16,32 +16,82 @@ use crate::support::TestEnv;
 /// How long a scenario may take to drain once its feed has stopped.
 const SETTLE: Duration = Duration::from_secs(180);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_a_fifth_of_the_records_fail_for_the_whole_run() {
+/// Feeds under a fault plan for the whole run, then checks the stream.
+async fn faulty_run(name: &str, plan: Plan, which: fn(&TestEnv) -> &Proxy, seed: u64) {
     let scale = Scale::from_env();
     let env = TestEnv::start(2).await;
-    env.kinesis_proxy.set_plan(
-        Plan {
-            entry_share: 0.2,
-            entry_fault: EntryFault::Mixed,
-            ..Plan::healthy()
-        }
-        .only(&["PutRecords"]),
-    );
-    let _collector = spawn(&env, &[]);
-    let feeder = Feeder::start(&env, scale.pick(30.0, 100.0), 1);
+    which(&env).set_plan(plan);
+    // Lost receive answers leave messages invisible: a short timeout brings them back soon.
+    let _collector = spawn(&env, &[("QUEUE_VISIBILITY_TIMEOUT_SEC", "3")]);
+    let feeder = Feeder::start(&env, scale.pick(30.0, 100.0), seed);
     feeder.wait_sent(scale.pick(200, 6000)).await;
     let manifest = feeder.stop().await;
     let report = settle(&env, &manifest, SETTLE).await;
-    let injected = env.kinesis_proxy.injected();
-    assert!(injected.entries > 0, "the proxy failed records");
+    let injected = which(&env).injected();
+    assert!(
+        injected.requests + injected.entries > 0,
+        "the proxy injected faults"
+    );
     Figures {
-        name: "a. 20 % of records fail (throughput exceeded, internal failure)",
+        name,
         report: &report,
         recovery: None,
-        note: format!("{} records failed by the proxy", injected.entries),
+        note: format!(
+            "{} requests and {} entries failed by the proxy",
+            injected.requests, injected.entries
+        ),
     }
     .check();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_a_fifth_of_the_records_fail_for_the_whole_run() {
+    let plan = Plan {
+        entry_share: 0.2,
+        entry_fault: EntryFault::Mixed,
+        ..Plan::healthy()
+    };
+    faulty_run(
+        "a. 20 % of records fail (throughput exceeded, internal failure)",
+        plan.only(&["PutRecords"]),
+        |env| &env.kinesis_proxy,
+        1,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a2_a_tenth_of_the_put_records_answers_lost() {
+    let plan = Plan {
+        request_share: 0.1,
+        request_fault: RequestFault::LostResponse,
+        ..Plan::healthy()
+    };
+    faulty_run(
+        "a2. 10 % of PutRecords answers lost (the records were written)",
+        plan.only(&["PutRecords"]),
+        |env| &env.kinesis_proxy,
+        11,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c2_sqs_receives_and_delete_entries_failing() {
+    let plan = Plan {
+        request_share: 0.2,
+        request_fault: RequestFault::LostResponse,
+        entry_share: 0.3,
+        entry_fault: EntryFault::Mixed,
+        ..Plan::healthy()
+    };
+    faulty_run(
+        "c2. 20 % of receive answers lost, 30 % of delete entries failing",
+        plan.only(&["ReceiveMessage", "DeleteMessageBatch"]),
+        |env| &env.sqs_proxy,
+        12,
+    )
+    .await;
 }
 
 /// Feeds, takes `proxy` down for the outage, brings it back; the recovery is the time from
