@@ -32,6 +32,7 @@ use crate::publisher::{Publisher, PublisherSettings};
 use crate::put_records::KinesisSink;
 use crate::receiver::Receiver;
 use crate::stats::{Snapshot, Stats};
+use crate::status::{Phase, Status};
 use crate::visibility::Visibility;
 use crate::{startup, summary};
 
@@ -47,6 +48,18 @@ pub async fn run_with_stats(
     clients: Clients,
     shutdown: CancellationToken,
     stats: Arc<Stats>,
+) -> Snapshot {
+    run_observed(config, clients, shutdown, stats, Arc::default()).await
+}
+
+/// [`run_with_stats`], also reporting its phase, reachability and what it holds in `status`
+/// (read by the HTTP listener's probes and metrics).
+pub async fn run_observed(
+    config: Config,
+    clients: Clients,
+    shutdown: CancellationToken,
+    stats: Arc<Stats>,
+    status: Arc<Status>,
 ) -> Snapshot {
     tracing::info!(
         queue = %config.queue_name,
@@ -76,8 +89,13 @@ pub async fn run_with_stats(
     let max_submissions = usize::try_from(config.max_submissions_in_flight).unwrap_or(usize::MAX);
     let max_records = u32::try_from(config.max_records_in_flight).unwrap_or(u32::MAX);
     let in_flight = Arc::new(InFlight::new(max_submissions, max_records));
-    let sqs_health = Arc::new(Health::new("SQS"));
-    let kinesis_health = Arc::new(Health::new("Kinesis"));
+    status.set_in_flight(
+        Arc::clone(&in_flight),
+        config.max_submissions_in_flight,
+        config.max_records_in_flight,
+    );
+    let sqs_health = Arc::clone(&status.sqs);
+    let kinesis_health = Arc::clone(&status.kinesis);
 
     // Tasks stop in three steps: receivers at `shutdown`; publisher and deleter when their
     // intake closes and their work is done; the helpers below at `stop`.
@@ -172,7 +190,9 @@ pub async fn run_with_stats(
     drop(delete_tx);
     drop(dead_letter_tx);
 
+    status.set_phase(Phase::Running);
     shutdown.cancelled().await;
+    status.set_phase(Phase::Stopping);
     let started = Instant::now();
     let reserve = hand_back_reserve(config.shutdown_grace);
     let work_deadline = started + config.shutdown_grace.saturating_sub(reserve);

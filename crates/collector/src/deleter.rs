@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::health::Health;
+use crate::heartbeat;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::requests::Requests;
-use crate::stats::Stats;
+use crate::stats::{SqsCall, Stats};
 
 /// Delete batches in flight at once.
 const MAX_REQUESTS: usize = 16;
@@ -84,7 +85,9 @@ impl Deleter {
     ) {
         let mut intake_open = true;
         let mut draining = false;
+        let mut beat = heartbeat::ticker();
         loop {
+            self.settings.stats.heartbeats.deleter.beat();
             let now = Instant::now();
             while let Some(entry) = self.backing_off.first_entry() {
                 if entry.key().0 > now {
@@ -130,6 +133,7 @@ impl Deleter {
                 },
                 () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
                 () = drain.cancelled(), if !draining => draining = true,
+                _ = beat.tick() => {}
             }
         }
     }
@@ -170,8 +174,10 @@ impl Deleter {
             match outcome {
                 Deleted::Yes => {
                     settled += 1;
-                    if self.settings.in_flight.remove(key) {
+                    if let Some(held) = self.settings.in_flight.remove(key) {
                         Stats::add(&self.settings.stats.deleted, 1);
+                        let histograms = &self.settings.stats.histograms;
+                        histograms.receive_to_delete.observe(held.as_secs_f64());
                     }
                 }
                 Deleted::Refused(code) => {
@@ -187,7 +193,7 @@ impl Deleter {
         match &retry_code {
             Some(code) if settled == 0 => {
                 self.settings.health.failed("DeleteMessageBatch", code);
-                Stats::add(&self.settings.stats.sqs_call_failures, 1);
+                self.settings.stats.sqs_call_failed(SqsCall::Delete);
             }
             _ => self.settings.health.succeeded(),
         }

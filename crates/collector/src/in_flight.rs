@@ -23,6 +23,7 @@ pub type MessageKey = u64;
 #[derive(Debug)]
 struct Held {
     receipt_handle: String,
+    received_at: Instant,
     visible_until: Instant,
     dispatched: bool,
     records: u32,
@@ -89,6 +90,7 @@ impl InFlight {
             key,
             Held {
                 receipt_handle,
+                received_at: Instant::now(),
                 visible_until,
                 dispatched: false,
                 records: 0,
@@ -127,18 +129,16 @@ impl InFlight {
         }
     }
 
-    /// Removes a message (deleted or handed back), releasing its permits. False if it was not
-    /// held.
-    pub fn remove(&self, key: MessageKey) -> bool {
+    /// Removes a message (deleted or handed back), releasing its permits. How long it was held;
+    /// `None` if it was not held.
+    pub fn remove(&self, key: MessageKey) -> Option<std::time::Duration> {
         let mut held = self.lock();
-        let Some(h) = held.remove(&key) else {
-            return false;
-        };
+        let h = held.remove(&key)?;
         self.count.send_replace(held.len());
         drop(held);
         self.held_records
             .fetch_sub(u64::from(h.records), Ordering::Relaxed);
-        true
+        Some(h.received_at.elapsed())
     }
 
     /// True while `key` is held.

@@ -14,6 +14,9 @@
 //! The rest: [`config`] (settings, validated once), [`receiver`] (long polling, validation via
 //! the `telemetry-model` crate), [`startup`] (waiting for the queue and stream), [`backoff`],
 //! [`health`] (one log line per outage), [`requests`], [`stats`], [`summary`], [`logging`].
+//!
+//! Watching it: [`http`] serves `/metrics` ([`metrics`]), `/healthz` ([`heartbeat`]) and
+//! `/readyz` ([`status`]).
 
 pub mod app;
 pub mod backoff;
@@ -21,8 +24,11 @@ pub mod config;
 pub mod dead_letter;
 pub mod deleter;
 pub mod health;
+pub mod heartbeat;
+pub mod http;
 pub mod in_flight;
 pub mod logging;
+pub mod metrics;
 pub mod publisher;
 pub mod put_records;
 pub mod receiver;
@@ -30,6 +36,7 @@ pub mod requests;
 pub mod shutdown;
 pub mod startup;
 pub mod stats;
+pub mod status;
 pub mod summary;
 pub mod visibility;
 

@@ -1,7 +1,10 @@
-//! `telemetry-collector`: configuration, logs, AWS clients, run until SIGTERM or SIGINT.
+//! `telemetry-collector`: configuration, logs, the HTTP listener, AWS clients, run until
+//! SIGTERM or SIGINT.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use telemetry_collector::http::{self, Observed};
 use telemetry_collector::{app, config::Config, logging, shutdown};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +43,19 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // First, so that a bad or busy address stops the collector before it takes any message.
+        let listener = match http::bind(config.http_addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("telemetry-collector: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let observed = Observed {
+            stats: Arc::default(),
+            status: Arc::default(),
+        };
+        tokio::spawn(http::serve(listener, observed.clone()));
         let clients = telemetry_aws::Clients::from_env().await;
         let token = CancellationToken::new();
         let signal_token = token.clone();
@@ -47,7 +63,7 @@ fn main() -> ExitCode {
             shutdown::signal().await;
             signal_token.cancel();
         });
-        app::run(config, clients, token).await;
-    });
-    ExitCode::SUCCESS
+        app::run_observed(config, clients, token, observed.stats, observed.status).await;
+        ExitCode::SUCCESS
+    })
 }

@@ -27,10 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::health::Health;
+use crate::heartbeat;
 use crate::in_flight::MessageKey;
 use crate::put_records::{Entry, Outcome, RecordSink, MAX_REQUEST_BYTES};
 use crate::requests::Requests;
-use crate::stats::Stats;
+use crate::stats::{PutFailure, Stats};
 
 /// A valid submission handed to the publisher.
 #[derive(Debug)]
@@ -133,7 +134,9 @@ impl<S: RecordSink> Publisher<S> {
     ) {
         let mut intake_open = true;
         let mut draining = false;
+        let mut beat = heartbeat::ticker();
         loop {
+            self.stats.heartbeats.publisher.beat();
             let now = Instant::now();
             self.release_due(now);
             while let Some(batch) = self.next_batch(now, draining) {
@@ -165,6 +168,7 @@ impl<S: RecordSink> Publisher<S> {
                 },
                 () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
                 () = drain.cancelled(), if !draining => draining = true,
+                _ = beat.tick() => {}
             }
         }
     }
@@ -197,6 +201,7 @@ impl<S: RecordSink> Publisher<S> {
                 break;
             }
             let mut cursor = entry.remove();
+            Stats::add(&self.stats.put_retries, 1);
             cursor.since = now;
             self.push_ready(cursor);
         }
@@ -236,6 +241,8 @@ impl<S: RecordSink> Publisher<S> {
     fn send(&mut self, batch: Vec<Cursor>) {
         let entries: Vec<Entry> = batch.iter().map(Cursor::entry).collect();
         Stats::add(&self.stats.put_requests, 1);
+        let histograms = &self.stats.histograms;
+        histograms.put_batch_records.observe(entries.len() as f64);
         let sink = Arc::clone(&self.sink);
         self.requests
             .spawn(batch, async move { sink.put_records(entries).await });
@@ -255,6 +262,7 @@ impl<S: RecordSink> Publisher<S> {
 
     /// Reads the result of a request, record by record.
     fn settle(&mut self, cursors: Vec<Cursor>, result: Option<Result<Vec<Outcome>, String>>) {
+        let mut whole_request_failed = false;
         let outcomes = match result {
             Some(Ok(outcomes)) if outcomes.len() == cursors.len() => {
                 self.health.succeeded();
@@ -267,11 +275,12 @@ impl<S: RecordSink> Publisher<S> {
                     None => "request_task_failed".to_owned(),
                 };
                 self.health.failed("PutRecords", &code);
+                whole_request_failed = true;
                 vec![Outcome::Failed(code); cursors.len()]
             }
         };
         let now = Instant::now();
-        let mut failed = 0u64;
+        let mut failed = [0u64; PutFailure::ALL.len()];
         for (mut cursor, outcome) in cursors.into_iter().zip(outcomes) {
             match outcome {
                 Outcome::Acked => {
@@ -287,7 +296,12 @@ impl<S: RecordSink> Publisher<S> {
                     }
                 }
                 Outcome::Failed(code) => {
-                    failed += 1;
+                    let kind = if whole_request_failed {
+                        PutFailure::Request
+                    } else {
+                        PutFailure::of_record(&code)
+                    };
+                    failed[kind.index()] += 1;
                     cursor.attempts = cursor.attempts.saturating_add(1);
                     tracing::debug!(error = %code, attempt = cursor.attempts, "a record failed; retrying it");
                     let due = now + self.settings.backoff.delay(cursor.attempts);
@@ -296,7 +310,9 @@ impl<S: RecordSink> Publisher<S> {
                 }
             }
         }
-        Stats::add(&self.stats.put_failed_records, failed);
+        for (kind, n) in PutFailure::ALL.into_iter().zip(failed) {
+            self.stats.put_failed(kind, n);
+        }
     }
 
     fn finish(&self, key: MessageKey) {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::Message;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use telemetry_aws::error_code;
 use telemetry_model::record::time_processed_now;
 use telemetry_model::{PartitionKeySource, Submission};
@@ -22,7 +22,7 @@ use crate::dead_letter::Letter;
 use crate::health::Health;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::publisher::Submitted;
-use crate::stats::Stats;
+use crate::stats::{SqsCall, Stats};
 
 /// The pause after an empty reply when QUEUE_WAIT_TIME_SEC is 0 (no long polling).
 const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);
@@ -82,6 +82,8 @@ impl Receiver {
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(asked)
+                // For the lag histogram: when SQS took the message in.
+                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
                 .wait_time_seconds(i32::try_from(self.wait_time.as_secs()).unwrap_or(20))
                 .visibility_timeout(
                     i32::try_from(self.visibility_timeout.as_secs()).unwrap_or(i32::MAX),
@@ -107,11 +109,16 @@ impl Receiver {
                     self.health.succeeded();
                     Stats::add(&self.stats.receive_calls, 1);
                     failures = 0;
-                    out.messages.unwrap_or_default()
+                    let messages = out.messages.unwrap_or_default();
+                    let histograms = &self.stats.histograms;
+                    histograms
+                        .receive_batch_messages
+                        .observe(messages.len() as f64);
+                    messages
                 }
                 Err(e) => {
                     self.health.failed("ReceiveMessage", &error_code(&e));
-                    Stats::add(&self.stats.sqs_call_failures, 1);
+                    self.stats.sqs_call_failed(SqsCall::Receive);
                     drop(permit);
                     failures = failures.saturating_add(1);
                     tokio::select! {
@@ -192,6 +199,9 @@ impl Receiver {
             }
         };
         Stats::add(&self.stats.valid, 1);
+        if let Some(lag) = lag_since_sent(&message) {
+            self.stats.histograms.event_lag.observe(lag);
+        }
         if records.data.is_empty() {
             Stats::add(&self.stats.submissions_published, 1);
             self.in_flight.mark_dispatched(key);
@@ -208,4 +218,22 @@ impl Receiver {
         }
         true
     }
+}
+
+/// Seconds from the moment SQS took `message` in (its `SentTimestamp`, epoch milliseconds) to
+/// now, when its events are made; `None` without the attribute. A clock behind SQS's counts 0.
+fn lag_since_sent(message: &Message) -> Option<f64> {
+    let sent_ms: u64 = message
+        .attributes
+        .as_ref()?
+        .get(&MessageSystemAttributeName::SentTimestamp)?
+        .parse()
+        .ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(
+        now.saturating_sub(Duration::from_millis(sent_ms))
+            .as_secs_f64(),
+    )
 }

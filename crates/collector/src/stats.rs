@@ -1,9 +1,131 @@
-//! Counters of the work done, shared by every task, read by the summary line (and later by the
-//! metrics endpoint). Plain atomics: cheap on the hot path, no lock.
+//! Counters of the work done, shared by every task, read by the summary line and by the
+//! metrics endpoint ([`crate::metrics`]). Plain atomics: cheap on the hot path, no lock. The
+//! histograms take a short lock per observation, once per message or request, never per event.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use prometheus_client::metrics::histogram::Histogram;
 use telemetry_model::DropReason;
+
+use crate::heartbeat::Heartbeats;
+
+/// The error codes a failed record is counted under: Kinesis' per-record codes, and one for the
+/// records of a request that failed as a whole. A bounded set, for a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutFailure {
+    /// `ProvisionedThroughputExceededException`: the shard's write limit (reshard or slow down).
+    Throughput,
+    /// `InternalFailure`.
+    Internal,
+    /// `KMSThrottlingException` and the other KMS codes of an encrypted stream.
+    Kms,
+    /// Any other per-record code.
+    Other,
+    /// The whole request failed (network, timeout, throttling of the call, an unreadable reply).
+    Request,
+}
+
+impl PutFailure {
+    /// Every kind, in label order.
+    pub const ALL: [PutFailure; 5] = [
+        PutFailure::Throughput,
+        PutFailure::Internal,
+        PutFailure::Kms,
+        PutFailure::Other,
+        PutFailure::Request,
+    ];
+
+    /// The kind of a per-record error code.
+    pub fn of_record(code: &str) -> Self {
+        match code {
+            "ProvisionedThroughputExceededException" => PutFailure::Throughput,
+            "InternalFailure" => PutFailure::Internal,
+            c if c.starts_with("KMS") => PutFailure::Kms,
+            _ => PutFailure::Other,
+        }
+    }
+
+    /// The position in [`PutFailure::ALL`] (declaration order).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PutFailure::Throughput => "ProvisionedThroughputExceededException",
+            PutFailure::Internal => "InternalFailure",
+            PutFailure::Kms => "KMS",
+            PutFailure::Other => "other",
+            PutFailure::Request => "request_failed",
+        }
+    }
+}
+
+/// The SQS calls whose failures are counted apart (each retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqsCall {
+    /// ReceiveMessage.
+    Receive,
+    /// DeleteMessageBatch.
+    Delete,
+    /// ChangeMessageVisibilityBatch (extensions and hand-backs).
+    ChangeVisibility,
+}
+
+impl SqsCall {
+    /// Every call, in label order.
+    pub const ALL: [SqsCall; 3] = [SqsCall::Receive, SqsCall::Delete, SqsCall::ChangeVisibility];
+
+    /// The position in [`SqsCall::ALL`] (declaration order).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SqsCall::Receive => "ReceiveMessage",
+            SqsCall::Delete => "DeleteMessageBatch",
+            SqsCall::ChangeVisibility => "ChangeMessageVisibilityBatch",
+        }
+    }
+}
+
+/// The distributions the metrics endpoint shows.
+#[derive(Debug)]
+pub struct Histograms {
+    /// Seconds from receiving a message to its deletion.
+    pub receive_to_delete: Histogram,
+    /// Seconds from the moment SQS says a message was sent to the moment its events were made
+    /// (`time_processed`): the honest near-realtime lag (`time_created` is device local time).
+    pub event_lag: Histogram,
+    /// Records per PutRecords request.
+    pub put_batch_records: Histogram,
+    /// Messages per successful ReceiveMessage call.
+    pub receive_batch_messages: Histogram,
+}
+
+/// Bucket bounds of the latency histograms, in seconds: 10 ms to 30 min.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+/// Bucket bounds of records per PutRecords request (at most 500).
+pub const PUT_BATCH_BUCKETS: [f64; 9] = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 300.0, 500.0];
+/// Bucket bounds of messages per ReceiveMessage reply (at most 10).
+pub const RECEIVE_BATCH_BUCKETS: [f64; 11] =
+    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+
+impl Default for Histograms {
+    fn default() -> Self {
+        Histograms {
+            receive_to_delete: Histogram::new(LATENCY_BUCKETS),
+            event_lag: Histogram::new(LATENCY_BUCKETS),
+            put_batch_records: Histogram::new(PUT_BATCH_BUCKETS),
+            receive_batch_messages: Histogram::new(RECEIVE_BATCH_BUCKETS),
+        }
+    }
+}
 
 /// Monotonic counters since start.
 #[derive(Debug, Default)]
@@ -24,6 +146,10 @@ pub struct Stats {
     pub put_requests: AtomicU64,
     /// Records that came back failed (per-record errors and records of failed requests).
     pub put_failed_records: AtomicU64,
+    /// The same, by kind (indexed like [`PutFailure::ALL`]).
+    pub put_failed_by_kind: [AtomicU64; PutFailure::ALL.len()],
+    /// Failed records sent again once their backoff was over.
+    pub put_retries: AtomicU64,
     /// DeleteMessageBatch calls sent.
     pub delete_calls: AtomicU64,
     /// Messages deleted from the queue.
@@ -36,10 +162,16 @@ pub struct Stats {
     pub handed_back: AtomicU64,
     /// SQS calls that failed as a whole (receive, delete, visibility), each retried.
     pub sqs_call_failures: AtomicU64,
+    /// The same, by call (indexed like [`SqsCall::ALL`]).
+    pub sqs_call_failures_by_call: [AtomicU64; SqsCall::ALL.len()],
     /// Dropped submissions accepted by the dead-letter queue.
     pub dead_lettered: AtomicU64,
     /// Sends to the dead-letter queue that failed, each retried (the message stays held).
     pub dead_letter_failures: AtomicU64,
+    /// Latency and batch-size distributions.
+    pub histograms: Histograms,
+    /// When each loop last ran, for the liveness probe.
+    pub heartbeats: Heartbeats,
 }
 
 impl Stats {
@@ -51,6 +183,20 @@ impl Stats {
     /// Counts one dropped submission.
     pub fn dropped(&self, reason: DropReason) {
         self.dropped[reason.index()].fetch_add(1, Relaxed);
+    }
+
+    /// Counts records that failed, of one kind.
+    pub fn put_failed(&self, kind: PutFailure, n: u64) {
+        if n > 0 {
+            self.put_failed_records.fetch_add(n, Relaxed);
+            self.put_failed_by_kind[kind.index()].fetch_add(n, Relaxed);
+        }
+    }
+
+    /// Counts one failed SQS call.
+    pub fn sqs_call_failed(&self, call: SqsCall) {
+        self.sqs_call_failures.fetch_add(1, Relaxed);
+        self.sqs_call_failures_by_call[call.index()].fetch_add(1, Relaxed);
     }
 
     /// A copy of every counter.
@@ -140,5 +286,25 @@ impl Snapshot {
             dead_lettered: self.dead_lettered - earlier.dead_lettered,
             dead_letter_failures: self.dead_letter_failures - earlier.dead_letter_failures,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_enums_index_their_all_lists() {
+        for (i, k) in PutFailure::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
+        for (i, c) in SqsCall::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
+        assert_eq!(
+            PutFailure::of_record("KMSThrottlingException"),
+            PutFailure::Kms
+        );
+        assert_eq!(PutFailure::of_record("SomethingNew"), PutFailure::Other);
     }
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::Health;
 use crate::in_flight::{InFlight, MessageKey};
-use crate::stats::Stats;
+use crate::stats::{SqsCall, Stats};
 
 /// ChangeMessageVisibilityBatch calls in flight at once.
 const CONCURRENCY: usize = 8;
@@ -54,6 +54,7 @@ impl Visibility {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
+            self.stats.heartbeats.extender.beat();
             // A round is abandoned as soon as `stop` fires, so the shutdown never waits for a
             // slow SQS here; the gate is released with it.
             let round = async {
@@ -95,7 +96,7 @@ impl Visibility {
         let _gate = self.gate.lock().await;
         let messages: Vec<_> = messages
             .into_iter()
-            .filter(|(key, _)| self.in_flight.remove(*key))
+            .filter(|(key, _)| self.in_flight.remove(*key).is_some())
             .collect();
         let mut handed = 0;
         for (_, result) in self.change(messages, Duration::ZERO).await {
@@ -170,7 +171,7 @@ impl Visibility {
             Err(e) => {
                 let code = error_code(&e);
                 self.health.failed("ChangeMessageVisibilityBatch", &code);
-                Stats::add(&self.stats.sqs_call_failures, 1);
+                self.stats.sqs_call_failed(SqsCall::ChangeVisibility);
                 chunk
                     .into_iter()
                     .map(|(k, _)| (k, Err(code.clone())))

@@ -19,6 +19,7 @@ mod dead_letter;
 mod fault_scenarios;
 mod happy_path;
 mod memory;
+mod metrics_and_probes;
 mod order;
 mod outage;
 mod redelivery;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test uses a part
 
+pub mod http;
 pub mod process;
 pub mod scenario;
 pub mod submissions;

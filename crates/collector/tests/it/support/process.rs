@@ -101,6 +101,22 @@ impl Process {
         }
     }
 
+    /// The address of its HTTP listener, from its log (the tests bind port 0).
+    pub async fn http_addr(&self) -> std::net::SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self.log().lines().find_map(|line| {
+                let v: Value = serde_json::from_str(line).ok()?;
+                v["addr"].as_str()?.parse().ok()
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(Instant::now() < deadline, "no HTTP listener in the log");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -1,0 +1,91 @@
+//! The HTTP listener (`HTTP_ADDR`, loopback by default; `0.0.0.0:9898` in a container):
+//!
+//! - `GET /metrics`: Prometheus exposition ([`crate::metrics`]);
+//! - `GET /healthz`: 200 while no loop is stalled ([`crate::heartbeat`]), else 503 naming it;
+//!   for a liveness probe: a restart helps only a stuck process, never an outage;
+//! - `GET /readyz`: 200 when started, not stopping and SQS and Kinesis answer
+//!   ([`crate::status`]), else 503 with the reasons; for a readiness probe.
+//!
+//! The listener is bound before anything else, so a bad or busy address stops the collector at
+//! start with one line; it serves until the process exits, through the drain.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::heartbeat::STALLED_AFTER;
+use crate::stats::Stats;
+use crate::status::Status;
+
+/// What the handlers read.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The counters.
+    pub stats: Arc<Stats>,
+    /// The phase, reachability and what is held.
+    pub status: Arc<Status>,
+}
+
+/// Binds `addr`. The error names the address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("HTTP_ADDR {addr}: cannot listen: {e}"))
+}
+
+/// Serves the three endpoints on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, observed: Observed) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(addr = %addr, "serving /metrics, /healthz and /readyz");
+    }
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(observed);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the HTTP listener stopped");
+    }
+}
+
+async fn metrics(State(o): State<Observed>) -> Response {
+    match crate::metrics::encode(&o.stats, &o.status) {
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the metrics\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn healthz(State(o): State<Observed>) -> Response {
+    let stalled = o.stats.heartbeats.stalled(STALLED_AFTER);
+    if stalled.is_empty() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        let body = format!(
+            "stalled for over {} s: {}\n",
+            STALLED_AFTER.as_secs(),
+            stalled.join(", ")
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
+async fn readyz(State(o): State<Observed>) -> Response {
+    match o.status.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(reasons) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", reasons.join("; ")),
+        )
+            .into_response(),
+    }
+}
