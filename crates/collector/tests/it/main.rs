@@ -16,6 +16,7 @@ mod broken;
 mod compose;
 mod crash_scenarios;
 mod dead_letter;
+mod deploy;
 mod fault_scenarios;
 mod happy_path;
 mod memory;
