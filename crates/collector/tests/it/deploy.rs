@@ -220,3 +220,42 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every `telemetry_collector_*` series the dashboard and the alert rules query is one the
+/// collector really exposes: checked against its own `/metrics` output, not a list kept by hand.
+#[test]
+fn the_dashboard_and_alerts_query_only_series_the_collector_exposes() {
+    use std::sync::Arc;
+    let exposed = telemetry_collector::metrics::encode(&Arc::default(), &Arc::default())
+        .expect("encode the metrics");
+    let series: std::collections::BTreeSet<&str> = exposed
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let root = workspace_root();
+    let mut used = 0;
+    for file in [
+        "deploy/grafana/telemetry-collector.json",
+        "deploy/prometheus/alerts.yaml",
+    ] {
+        let content = fs::read_to_string(root.join(file)).expect(file);
+        let mut rest = content.as_str();
+        while let Some(at) = rest.find("telemetry_collector_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            assert!(
+                series.contains(name.as_str()),
+                "{file} queries {name}, which the collector does not expose; it exposes {series:?}"
+            );
+            used += 1;
+        }
+    }
+    assert!(
+        used > 20,
+        "the dashboard and the rules query the collector ({used} uses)"
+    );
+}
