@@ -7,9 +7,11 @@
 //!   plan: outages, failed requests and entries, resets, lost answers, latency.
 //! - [`resources`]: creating the queue and the stream, waiting until the stream is active.
 //! - [`cpu`]: a process's CPU time, for CPU-per-event figures.
+//! - [`scrape`]: GETs against a collector's HTTP listener, and reading its metrics.
 
 pub mod cpu;
 pub mod emulators;
 pub mod faults;
 pub mod proxy;
 pub mod resources;
+pub mod scrape;

@@ -2,6 +2,9 @@
 //! kinesalite (Kinesis) on free loopback ports, creates the queue `submissions` and a 2-shard
 //! stream `events`, starts the collector and the sensor fleet, and shows live figures until
 //! Ctrl-C; then stops the fleet, lets the collector drain, and stops every process it started.
+//! The figures come from the collector's summary lines and its `/metrics` (the lag: SQS's
+//! `SentTimestamp` to `time_processed`, averaged over each interval), which stays open for
+//! `curl` while it runs.
 //!
 //! Run it through `scripts/run.sh`, which installs the emulators and builds the binaries.
 //! Arguments after `--` go to `sensor-fleet` (e.g. `scripts/run.sh -- --rate 50`).
@@ -16,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use telemetry_aws::Clients;
-use telemetry_localenv::emulators;
 use telemetry_localenv::resources::create_queue_and_stream;
+use telemetry_localenv::{emulators, scrape};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -148,9 +151,12 @@ async fn main() -> Result<()> {
     ];
     // Children get process groups of their own: Ctrl-C reaches only this runner, which stops
     // them in order (fleet, then collector once the queue is drained, then emulators).
+    // A free loopback port for the collector's metrics and probes.
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let mut collector = Command::new(&collector_bin)
         .process_group(0)
         .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("HTTP_ADDR", metrics_addr.to_string())
         .env("SUMMARY_INTERVAL_SEC", "1")
         .env("QUEUE_WAIT_TIME_SEC", "5")
         .stdout(Stdio::piped())
@@ -179,12 +185,14 @@ async fn main() -> Result<()> {
         .spawn()
         .context("start sensor-fleet")?;
     eprintln!(
-        "collector and sensor-fleet running; logs in {}; Ctrl-C to stop\n",
+        "collector and sensor-fleet running; logs in {}; metrics on http://{metrics_addr}/metrics \
+         (and /healthz, /readyz); Ctrl-C to stop\n",
         args.work_dir.display()
     );
 
     let started = Instant::now();
     let mut last = (Instant::now(), 0u64);
+    let mut last_lag = (0.0, 0.0);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.every.max(0.2)));
     loop {
         tokio::select! {
@@ -200,12 +208,25 @@ async fn main() -> Result<()> {
             .unwrap_or((0, 0));
         let now = Instant::now();
         let rate = (t.events - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
-        let messages_rate = t.messages as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        // Lag: how long the visible backlog takes to drain at the average collection rate.
-        let lag = if messages_rate > 0.0 {
-            visible as f64 / messages_rate
+        // The collector's own figures: the lag of this interval and whether it is ready.
+        let metrics = scrape::get(metrics_addr, "/metrics")
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        let series = |name: &str| scrape::value(&metrics, name).unwrap_or(0.0);
+        let lag_total = (
+            series("telemetry_collector_event_lag_seconds_sum"),
+            series("telemetry_collector_event_lag_seconds_count"),
+        );
+        let lag = match lag_total.1 - last_lag.1 {
+            n if n > 0.0 => format!("{:.2}s", (lag_total.0 - last_lag.0) / n),
+            _ => "-".to_owned(),
+        };
+        last_lag = lag_total;
+        let ready = if series("telemetry_collector_ready") == 1.0 {
+            "ready"
         } else {
-            0.0
+            "NOT READY"
         };
         last = (now, t.events);
         let reasons: Vec<String> = t
@@ -214,7 +235,7 @@ async fn main() -> Result<()> {
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
         println!(
-            "{:>6.0}s  sent {:>6}  collected {:>6}  events {:>7} ({:>7.1}/s)  dropped {:>4} [{}]  queue {} visible, {} in flight  lag ~{:.1}s",
+            "{:>6.0}s  sent {:>6}  collected {:>6}  events {:>7} ({:>7.1}/s)  dropped {:>4} [{}]  queue {} visible, {} in flight  lag {}  {}",
             started.elapsed().as_secs_f64(),
             lines_in(&manifest),
             t.messages,
@@ -225,6 +246,7 @@ async fn main() -> Result<()> {
             visible,
             in_flight,
             lag,
+            ready,
         );
         if let Ok(Some(status)) = fleet.try_wait() {
             if !status.success() {

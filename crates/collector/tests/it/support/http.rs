@@ -2,24 +2,11 @@
 
 use std::net::SocketAddr;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use telemetry_localenv::scrape;
 
 /// The status code and body of `GET http://{addr}{path}`.
 pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let uri = format!("http://{addr}{path}").parse().expect("uri");
-    let response = client.get(uri).await.expect("GET");
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    scrape::get(addr, path).await.expect("GET")
 }
 
 /// One scrape of `/metrics`.
@@ -37,12 +24,6 @@ impl Scrape {
     /// `telemetry_collector_` added; panics if absent.
     pub fn value(&self, series: &str) -> f64 {
         let full = format!("telemetry_collector_{series}");
-        self.0
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.rsplit_once(' ')?;
-                (name == full).then(|| value.parse().ok())?
-            })
-            .unwrap_or_else(|| panic!("no series {full} in\n{}", self.0))
+        scrape::value(&self.0, &full).unwrap_or_else(|| panic!("no series {full} in\n{}", self.0))
     }
 }
