@@ -4,6 +4,9 @@
 
 use std::collections::HashSet;
 
+use aws_sdk_kinesis::config::http::HttpResponse;
+use aws_sdk_kinesis::error::SdkError;
+use aws_sdk_kinesis::operation::list_shards::ListShardsError;
 use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
 use aws_sdk_kinesis::Client;
 
@@ -31,22 +34,34 @@ fn read_error<E: std::fmt::Debug>(call: &'static str) -> impl FnOnce(E) -> ReadE
     }
 }
 
-/// Every shard of the stream, ordered so that a parent comes before its children.
-pub async fn shards_parents_first(kinesis: &Client, stream: &str) -> Result<Vec<Shard>, ReadError> {
+/// Every shard of the stream, as ListShards gives them (all pages), or the SDK's error, for a
+/// caller that tells failures apart by code (the shard supervisor retries and logs outages).
+pub async fn list_shards(
+    kinesis: &Client,
+    stream: &str,
+) -> Result<Vec<Shard>, SdkError<ListShardsError, HttpResponse>> {
     let mut shards = Vec::new();
     let mut token: Option<String> = None;
     loop {
+        // A request with a NextToken must not name the stream.
         let req = match &token {
             Some(t) => kinesis.list_shards().next_token(t),
             None => kinesis.list_shards().stream_name(stream),
         };
-        let out = req.send().await.map_err(read_error("ListShards"))?;
+        let out = req.send().await?;
         shards.extend(out.shards.unwrap_or_default());
         token = out.next_token;
         if token.is_none() {
-            break;
+            return Ok(shards);
         }
     }
+}
+
+/// Every shard of the stream, ordered so that a parent comes before its children.
+pub async fn shards_parents_first(kinesis: &Client, stream: &str) -> Result<Vec<Shard>, ReadError> {
+    let mut shards = list_shards(kinesis, stream)
+        .await
+        .map_err(read_error("ListShards"))?;
     // Emit a shard once all of its parents present in the list have been emitted.
     let present: HashSet<String> = shards.iter().map(|s| s.shard_id.clone()).collect();
     let mut done: HashSet<String> = HashSet::new();
