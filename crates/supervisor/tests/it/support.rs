@@ -1,0 +1,301 @@
+//! What the supervisor's tests share: an emulator with a fresh stream, the supervisor binary as
+//! a child process with its JSON log, a single writer at a rate the test sets, and waiting for
+//! a condition with a deadline.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_sdk_kinesis::Client;
+use serde_json::Value;
+use telemetry_localenv::emulators::{self, Emulator};
+use tokio::task::JoinHandle;
+
+/// The binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_shard-supervisor");
+
+/// An emulator holding a fresh stream.
+pub struct Env {
+    pub emulator: Emulator,
+    pub kinesis: Client,
+    pub stream: String,
+}
+
+impl Env {
+    /// moto server (it supports UpdateShardCount) with a stream of `shards` shards.
+    pub async fn moto(shards: i32) -> Env {
+        Env::start(
+            emulators::moto().expect("moto: run scripts/install-emulators.sh"),
+            shards,
+        )
+        .await
+    }
+
+    /// kinesalite (it reshards for real: a closed parent takes no writes) with a stream of
+    /// `shards` shards.
+    pub async fn kinesalite(shards: i32) -> Env {
+        Env::start(
+            emulators::kinesalite().expect("kinesalite: run scripts/install-emulators.sh"),
+            shards,
+        )
+        .await
+    }
+
+    async fn start(emulator: Emulator, shards: i32) -> Env {
+        static STREAMS: AtomicU64 = AtomicU64::new(0);
+        let url = emulator.url();
+        let clients = telemetry_aws::Clients::for_endpoints(&url, &url).await;
+        // Unique in the process too, for the log file's name.
+        let n = STREAMS.fetch_add(1, Ordering::Relaxed);
+        let stream = format!("events-{}-{n}", std::process::id());
+        telemetry_localenv::resources::create_stream(&clients, &stream, shards)
+            .await
+            .expect("create stream");
+        Env {
+            emulator,
+            kinesis: clients.kinesis,
+            stream,
+        }
+    }
+
+    /// Open shards, as DescribeStreamSummary says.
+    pub async fn open_shards(&self) -> i32 {
+        self.kinesis
+            .describe_stream_summary()
+            .stream_name(&self.stream)
+            .send()
+            .await
+            .expect("DescribeStreamSummary")
+            .stream_description_summary
+            .expect("summary")
+            .open_shard_count
+    }
+
+    /// Waits until the stream has `n` open shards; returns how long it took.
+    pub async fn wait_open_shards(&self, n: i32, within: Duration) -> Duration {
+        let started = Instant::now();
+        wait_until(&format!("{n} open shards"), within, || async {
+            (self.open_shards().await == n).then_some(())
+        })
+        .await;
+        started.elapsed()
+    }
+}
+
+/// Polls `check` every 50 ms until it gives `Some`, failing the test after `within`.
+pub async fn wait_until<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "no {what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The settings every test starts from: short interval, window and cooldown, and shard limits
+/// scaled down so that a modest load in an emulator is a full shard's worth.
+pub const FAST: &[(&str, &str)] = &[
+    ("SUPERVISOR_INTERVAL_SEC", "0.5"),
+    ("SUPERVISOR_WINDOW_SEC", "2"),
+    ("SUPERVISOR_COOLDOWN_SEC", "2"),
+    ("SUPERVISOR_POLL_INTERVAL_SEC", "0.25"),
+    ("SUPERVISOR_SHARD_RECORDS_PER_SEC", "100"),
+    ("SUPERVISOR_MAX_SHARDS", "2"),
+];
+
+/// The supervisor binary, its stdout (the JSON log) in a file; killed when dropped.
+pub struct Supervisor {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The test failed: keep the log for whoever reads the failure.
+            eprintln!("shard-supervisor log kept: {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+impl Supervisor {
+    /// Starts the binary against `endpoint` and `stream` with `settings` (variables).
+    pub fn spawn(endpoint: &str, stream: &str, settings: &[(&str, &str)]) -> Supervisor {
+        let log = std::env::temp_dir().join(format!("shard-supervisor-{stream}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL_KINESIS", endpoint)
+            .env("STREAM_NAME", stream)
+            .envs(settings.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("spawn shard-supervisor");
+        Supervisor { child, log }
+    }
+
+    /// The log lines so far, parsed.
+    pub fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// The log lines whose message starts with `prefix`.
+    pub fn lines_starting(&self, prefix: &str) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
+            .collect()
+    }
+
+    /// Waits for a log line whose message starts with `prefix` and that `matches`.
+    pub async fn wait_line(
+        &self,
+        prefix: &str,
+        within: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        wait_until(&format!("log line {prefix:?}"), within, || async {
+            self.lines_starting(prefix).into_iter().find(&matches)
+        })
+        .await
+    }
+
+    /// Sends `signal` (`-TERM`, `-INT`) and waits for the exit code.
+    pub async fn stop(&mut self, signal: &str, within: Duration) -> Option<i32> {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        wait_until("exit", within, || {
+            let exited = self.child.try_wait().expect("try_wait");
+            async move { exited.map(|s| s.code()) }
+        })
+        .await
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+/// One writer (moto loses records under concurrent PutRecords on a stream), at a set rate:
+/// every 100 ms one PutRecords of `rate / 10` records, each with its own partition key
+/// (`key-0` ... `key-{keys-1}`, in turn) and the key's next sequence number in its data, so
+/// that a request holds at most one record per key and the write order of a key is certain.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+    task: JoinHandle<Vec<(String, u64)>>,
+}
+
+/// A record's data: its key and its number for that key, padded to about 100 bytes.
+pub fn record_data(key: &str, seq: u64) -> Vec<u8> {
+    format!(
+        "{{\"key\":\"{key}\",\"seq\":{seq},\"pad\":\"{}\"}}",
+        "x".repeat(60)
+    )
+    .into_bytes()
+}
+
+/// Writes `entries` with one PutRecords, which must take them all.
+pub async fn put_records(kinesis: &Client, stream: &str, entries: Vec<PutRecordsRequestEntry>) {
+    let out = kinesis
+        .put_records()
+        .stream_name(stream)
+        .set_records(Some(entries))
+        .send()
+        .await
+        .expect("PutRecords");
+    assert_eq!(out.failed_record_count.unwrap_or(0), 0, "no failed entry");
+}
+
+/// A PutRecords entry of [`record_data`] under partition key `key`.
+pub fn entry(key: &str, seq: u64) -> PutRecordsRequestEntry {
+    PutRecordsRequestEntry::builder()
+        .partition_key(key)
+        .data(Blob::new(record_data(key, seq)))
+        .build()
+        .expect("entry")
+}
+
+impl Load {
+    /// Starts writing `rate` records per second over `keys` keys.
+    pub fn start(kinesis: &Client, stream: &str, rate: u32, keys: u32) -> Load {
+        let per_batch = (rate / 10).max(1);
+        assert!(per_batch <= keys, "at most one record per key in a request");
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let (kinesis, stream, flag) = (kinesis.clone(), stream.to_owned(), stop.clone());
+        let counter = count.clone();
+        let task = tokio::spawn(async move {
+            let mut written = Vec::new();
+            let mut next_seq = vec![0u64; keys as usize];
+            let mut key = 0usize;
+            let mut ticker = tokio::time::interval(Duration::from_millis(100));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !flag.load(Ordering::Relaxed) {
+                ticker.tick().await;
+                let mut batch = Vec::new();
+                let mut entries = Vec::new();
+                for _ in 0..per_batch {
+                    let name = format!("key-{key}");
+                    let seq = next_seq[key];
+                    next_seq[key] += 1;
+                    entries.push(entry(&name, seq));
+                    batch.push((name, seq));
+                    key = (key + 1) % keys as usize;
+                }
+                put_records(&kinesis, &stream, entries).await;
+                counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                written.extend(batch);
+            }
+            written
+        });
+        Load { stop, count, task }
+    }
+
+    /// Records written so far.
+    pub fn written(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `n` more records are written.
+    pub async fn wait_more(&self, n: u64, within: Duration) {
+        let target = self.written() + n;
+        wait_until(&format!("{n} more records written"), within, || async {
+            (self.written() >= target).then_some(())
+        })
+        .await;
+    }
+
+    /// Stops after the request in flight; returns every record written, in write order.
+    pub async fn stop(self) -> Vec<(String, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("writer")
+    }
+}
