@@ -13,6 +13,7 @@
 
 mod support;
 
+mod fleet;
 mod follow;
 mod order;
 mod outage;
