@@ -98,6 +98,7 @@ async fn the_stream_follows_the_fleet_through_the_collector() {
         rate > 75.0,
         "the supervisor measured the fleet's events: {rate} records/s"
     );
+    let bytes = measured["bytes_per_sec"].as_f64().expect("bytes_per_sec") / rate;
 
     stop_fleet.cancel();
     fleet.await.expect("fleet task");
@@ -106,7 +107,7 @@ async fn the_stream_follows_the_fleet_through_the_collector() {
         .wait_line("UpdateShardCount 2 -> 1", Duration::from_secs(90), |_| true)
         .await;
     println!(
-        "fleet at {RATE} submissions/s: measured {rate:.0} events/s, split after {:.1} s; \
+        "fleet at {RATE} submissions/s: measured {rate:.0} events/s of {bytes:.0} bytes, split after {:.1} s; \
          merged {:.1} s after the fleet stopped",
         up_after.as_secs_f64(),
         stopped.elapsed().as_secs_f64()
