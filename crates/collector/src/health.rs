@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Health {
     name: &'static str,
+    // A copy of `since.is_some()`, for the lock-free check on every successful call; written
+    // only under the lock, so the two never disagree for long.
     failing: AtomicBool,
-    // When the outage in progress started; taken only when the state changes.
+    // When the outage in progress started; locked only when the state may change.
     since: Mutex<Option<Instant>>,
 }
 
@@ -27,8 +29,10 @@ impl Health {
 
     /// A call failed as a whole with `code`: logs if this starts an outage.
     pub fn failed(&self, call: &str, code: &str) {
-        if !self.failing.swap(true, Ordering::Relaxed) {
-            *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
+        if since.is_none() {
+            *since = Some(Instant::now());
+            self.failing.store(true, Ordering::Relaxed);
             tracing::warn!(
                 service = self.name,
                 call,
@@ -41,8 +45,12 @@ impl Health {
 
     /// A call succeeded: logs if this ends an outage.
     pub fn succeeded(&self) {
-        if self.failing.swap(false, Ordering::Relaxed) {
-            *self.since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if !self.failing.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
+        if since.take().is_some() {
+            self.failing.store(false, Ordering::Relaxed);
             tracing::info!(service = self.name, "{} calls succeed again", self.name);
         }
     }
@@ -54,9 +62,6 @@ impl Health {
 
     /// How long calls have been failing, if they are.
     pub fn failing_for(&self) -> Option<Duration> {
-        if !self.is_failing() {
-            return None;
-        }
         let since = *self.since.lock().unwrap_or_else(|e| e.into_inner());
         since.map(|t| t.elapsed())
     }

@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -21,7 +22,7 @@ use tokio::net::TcpListener;
 
 use crate::heartbeat::STALLED_AFTER;
 use crate::stats::Stats;
-use crate::status::Status;
+use crate::status::{Phase, Status};
 
 /// What the handlers read.
 #[derive(Debug, Clone)]
@@ -66,16 +67,27 @@ async fn metrics(State(o): State<Observed>) -> Response {
 }
 
 async fn healthz(State(o): State<Observed>) -> Response {
-    let stalled = o.stats.heartbeats.stalled(STALLED_AFTER);
+    match liveness(&o, STALLED_AFTER) {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
+/// Alive, or which loops have been silent for longer than `after`. After a shutdown signal
+/// the loops end one by one as their work is done: silence is expected then, not a stall.
+fn liveness(o: &Observed, after: Duration) -> Result<(), String> {
+    if o.status.phase() == Phase::Stopping {
+        return Ok(());
+    }
+    let stalled = o.stats.heartbeats.stalled(after);
     if stalled.is_empty() {
-        (StatusCode::OK, "ok\n").into_response()
+        Ok(())
     } else {
-        let body = format!(
+        Err(format!(
             "stalled for over {} s: {}\n",
-            STALLED_AFTER.as_secs(),
+            after.as_secs_f64(),
             stalled.join(", ")
-        );
-        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+        ))
     }
 }
 
@@ -87,5 +99,26 @@ async fn readyz(State(o): State<Observed>) -> Response {
             format!("not ready: {}\n", reasons.join("; ")),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_loop_fails_liveness_until_a_shutdown_signal() {
+        let o = Observed {
+            stats: Arc::default(),
+            status: Arc::default(),
+        };
+        assert_eq!(liveness(&o, Duration::ZERO), Ok(()), "no loop started yet");
+        o.stats.heartbeats.deleter.beat();
+        std::thread::sleep(Duration::from_millis(5));
+        let err = liveness(&o, Duration::from_millis(1)).expect_err("the deleter is silent");
+        assert!(err.contains("deleter"), "{err}");
+        assert_eq!(liveness(&o, Duration::from_secs(60)), Ok(()));
+        o.status.set_phase(Phase::Stopping);
+        assert_eq!(liveness(&o, Duration::from_millis(1)), Ok(()), "stopping");
     }
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::Health;
+use crate::heartbeat;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::stats::{SqsCall, Stats};
 
@@ -67,10 +68,18 @@ impl Visibility {
                 let results = self.change(due, self.timeout).await;
                 self.record_extensions(sent_at, results);
             };
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => return,
-                () = round => {}
+            // A round waits for SQS, which may take minutes through a network outage (each
+            // call times out and is tried again): the loop still beats meanwhile, since
+            // waiting on SQS is not a stall (see `crate::heartbeat`).
+            tokio::pin!(round);
+            let mut beat = heartbeat::ticker();
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => return,
+                    () = &mut round => break,
+                    _ = beat.tick() => self.stats.heartbeats.extender.beat(),
+                }
             }
         }
     }
