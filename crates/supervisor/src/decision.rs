@@ -8,7 +8,9 @@
 //! `[min_shards, max_shards]` and by what one UpdateShardCount may do: at most double and at
 //! least half the open count. A call is only made while the stream is ACTIVE, after the
 //! cooldown since the last call, and while fewer than `max_calls_per_day` calls were made in
-//! the last 24 hours (AWS allows 10). Every "no change" carries its reason, for the log.
+//! the last 24 hours (AWS allows 10); the last [`SPLITS_RESERVED`] of those are kept for
+//! splits, so that a day of falling load cannot spend every call on merges and leave none for
+//! the next rise. Every "no change" carries its reason, for the log.
 //!
 //! The wanted count depends on the load alone, not on the current count, so under a steady
 //! load the count moves towards one value and stays there: it cannot flap.
@@ -21,6 +23,9 @@ use crate::traffic::Rates;
 
 /// The rolling period of AWS's limit on UpdateShardCount calls.
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Calls of the daily budget only a split (scale up) may use.
+pub const SPLITS_RESERVED: u32 = 2;
 
 /// The rules, from the settings (checked by the config: `low < high`, `min <= max`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -257,7 +262,14 @@ pub fn decide(policy: &Policy, history: &History, seen: &Observation, now: Insta
         let calls = u32::try_from(last_day.count())
             .unwrap_or(u32::MAX)
             .saturating_add(1);
-        if calls >= policy.max_calls_per_day {
+        // A merge leaves the last calls of the budget to splits (fewer with a small budget:
+        // one call a day is always usable).
+        let reserved = if to < open {
+            SPLITS_RESERVED.min(policy.max_calls_per_day.saturating_sub(1))
+        } else {
+            0
+        };
+        if calls.saturating_add(reserved) >= policy.max_calls_per_day {
             return keep(Keep::DailyLimit {
                 to,
                 calls,
@@ -591,6 +603,28 @@ mod tests {
         };
         let d = decide(&three, &h, &seen(1, 5.0), at + Duration::from_secs(30 * 60));
         assert_eq!(d.reason(), "daily_limit");
+    }
+
+    #[test]
+    fn the_last_calls_of_the_day_are_kept_for_splits() {
+        let t0 = now() - DAY;
+        let mut h = History::default();
+        for i in 0..7u32 {
+            h.record(t0 + Duration::from_secs(30 * 60) + i * Duration::from_secs(3600));
+        }
+        let at = t0 + DAY;
+        // Seven calls made: an eighth may merge (two left for splits)...
+        assert!(change(4, 2)(&decide(&POLICY, &h, &seen(4, 0.1), at)));
+        h.record(at - Duration::from_secs(600));
+        // ...a ninth may not, but a split may use the reserve to the end.
+        let merge = decide(&POLICY, &h, &seen(4, 0.1), at);
+        assert_eq!(merge.reason(), "daily_limit", "{merge}");
+        assert!(change(1, 2)(&decide(&POLICY, &h, &seen(1, 5.0), at)));
+        h.record(at - Duration::from_secs(500));
+        assert!(change(1, 2)(&decide(&POLICY, &h, &seen(1, 5.0), at)));
+        h.record(at - Duration::from_secs(400));
+        let split = decide(&POLICY, &h, &seen(1, 5.0), at);
+        assert_eq!(split.reason(), "daily_limit", "ten calls: {split}");
     }
 
     #[test]
