@@ -17,12 +17,50 @@ use crate::traffic::ShardLimits;
 /// The longest measurement window, in seconds.
 pub const MAX_WINDOW_SECS: u32 = 3_600;
 
+/// The most a CloudWatch query may lag behind now, in seconds.
+pub const MAX_CLOUDWATCH_DELAY_SECS: u32 = 900;
+
+/// Where the incoming records and bytes are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Read every shard (GetRecords): per-second figures, works against every emulator, uses a
+    /// share of each shard's read limits.
+    Stream,
+    /// The stream's `IncomingRecords` and `IncomingBytes` in CloudWatch (GetMetricData): no
+    /// read capacity, but one-minute periods and a few minutes of delay.
+    CloudWatch,
+}
+
+impl SourceKind {
+    /// The setting's value naming it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Stream => "stream",
+            SourceKind::CloudWatch => "cloudwatch",
+        }
+    }
+}
+
+impl FromStr for SourceKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "stream" => Ok(SourceKind::Stream),
+            "cloudwatch" => Ok(SourceKind::CloudWatch),
+            _ => Err("allowed: stream or cloudwatch".to_owned()),
+        }
+    }
+}
+
 /// Changes the shard count of a Kinesis stream to keep each shard's use in a band, measuring
-/// what the stream takes in from the stream itself; works with any number of collectors.
+/// what the stream takes in from the stream itself or from CloudWatch; works with any number
+/// of collectors.
 ///
 /// Every option can also be set by the environment variable shown. AWS access comes from the
 /// standard chain (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles, web identity,
-/// instance roles); AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_KINESIS points it at an emulator.
+/// instance roles); AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL_CLOUDWATCH
+/// points it at an emulator.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "shard-supervisor",
@@ -40,7 +78,14 @@ pub struct Config {
           default_value = "60", value_parser = seconds(0.1, 86_400.0))]
     pub interval: Duration,
 
-    /// Whole seconds over which the incoming records and bytes are averaged [1..=3600].
+    /// Where the incoming records and bytes are measured: `stream` (GetRecords on every shard)
+    /// or `cloudwatch` (the stream's IncomingRecords and IncomingBytes, GetMetricData).
+    #[arg(long, env = "SUPERVISOR_SOURCE", default_value = "stream",
+          value_parser = SourceKind::from_str)]
+    pub source: SourceKind,
+
+    /// Whole seconds over which the incoming records and bytes are averaged [1..=3600]. With
+    /// the cloudwatch source, rounded up to whole minutes.
     #[arg(long = "window-sec", env = "SUPERVISOR_WINDOW_SEC",
           default_value_t = 60, value_parser = within(1u32, MAX_WINDOW_SECS, "an integer"))]
     pub window_secs: u32,
@@ -86,6 +131,13 @@ pub struct Config {
     #[arg(long = "poll-interval-sec", env = "SUPERVISOR_POLL_INTERVAL_SEC",
           default_value = "1", value_parser = seconds(0.2, 60.0))]
     pub poll_interval: Duration,
+
+    /// The cloudwatch source only: the window ends this many seconds ago, at the start of a
+    /// minute, since CloudWatch publishes a minute's sums a few minutes late [0..=900].
+    #[arg(long = "cloudwatch-delay-sec", env = "SUPERVISOR_CLOUDWATCH_DELAY_SEC",
+          default_value_t = 120,
+          value_parser = within(0u32, MAX_CLOUDWATCH_DELAY_SECS, "an integer"))]
+    pub cloudwatch_delay_secs: u32,
 
     /// Records per second one shard takes (AWS: 1000). For tests against emulators.
     #[arg(long, env = "SUPERVISOR_SHARD_RECORDS_PER_SEC", hide = true,
@@ -250,6 +302,8 @@ mod tests {
     fn the_defaults_are_the_documented_ones() {
         let c = parse(&[]).expect("defaults");
         assert_eq!(c.stream_name, "events");
+        assert_eq!(c.source, SourceKind::Stream);
+        assert_eq!(c.cloudwatch_delay_secs, 120);
         assert_eq!(c.interval, Duration::from_secs(60));
         assert_eq!(c.window_secs, 60);
         assert_eq!((c.low, c.high), (0.3, 0.75));
@@ -342,6 +396,23 @@ mod tests {
     }
 
     #[test]
+    fn the_source_is_stream_or_cloudwatch() {
+        let c = parse(&["--source", "cloudwatch", "--cloudwatch-delay-sec", "60"]).expect("ok");
+        assert_eq!(c.source, SourceKind::CloudWatch);
+        assert_eq!(c.source.as_str(), "cloudwatch");
+        assert_eq!(c.cloudwatch_delay_secs, 60);
+        assert_eq!(
+            parse(&["--source", "Stream"]).expect_err("case matters"),
+            "invalid SUPERVISOR_SOURCE=\"Stream\" (--source): allowed: stream or cloudwatch"
+        );
+        let err = parse(&["--cloudwatch-delay-sec", "901"]).expect_err("too late");
+        assert!(
+            err.starts_with("invalid SUPERVISOR_CLOUDWATCH_DELAY_SEC=\"901\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn settings_are_checked_against_each_other() {
         let err = parse(&["--low", "0.8", "--high", "0.8"]).expect_err("empty band");
         assert_eq!(
@@ -378,6 +449,8 @@ mod tests {
             "SUPERVISOR_MAX_CALLS_PER_DAY",
             "SUPERVISOR_DRY_RUN",
             "SUPERVISOR_POLL_INTERVAL_SEC",
+            "SUPERVISOR_SOURCE",
+            "SUPERVISOR_CLOUDWATCH_DELAY_SEC",
             "LOG_LEVEL",
         ] {
             assert!(help.contains(var), "--help mentions {var}");

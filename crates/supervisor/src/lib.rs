@@ -2,10 +2,12 @@
 //! number of collectors writing to it.
 //!
 //! The seed's PHP Supervisor averaged the records its own collector sent, so it only worked
-//! with a single collector. This one is a separate command that measures the stream itself:
+//! with a single collector. This one is a separate command that measures the stream itself (or
+//! reads its CloudWatch metrics):
 //!
-//! 1. **Measure** ([`meter`], [`traffic`]): a shard iterator per shard, from LATEST, read with
-//!    GetRecords at most once per poll interval (AWS allows 5 reads per second per shard);
+//! 1. **Measure** ([`meter`], [`traffic`]; or [`cloudwatch`], see below): a shard iterator
+//!    per shard, from LATEST, read with GetRecords at most once per poll interval (AWS allows
+//!    5 reads per second per shard);
 //!    every record is counted in the second of its `ApproximateArrivalTimestamp`, with its data
 //!    and partition key bytes, as Kinesis counts them against a shard's limits. A shard closed
 //!    by a resharding is read to its end (no `NextShardIterator`), then its children from their
@@ -24,18 +26,22 @@
 //!
 //! Settings are in [`config`]; [`logging`] writes the JSON lines.
 //!
-//! # Why not CloudWatch
+//! # Two sources: the stream or CloudWatch
 //!
-//! In AWS the cheaper source is CloudWatch: the stream publishes `IncomingRecords` and
-//! `IncomingBytes` per minute for free, and reading them costs a GetMetricData call instead of
-//! a GetRecords per shard per second, which also takes a share of each shard's read limits
-//! (5 reads and 2 MiB per second, shared with every consumer that does not use enhanced
-//! fan-out). It is **not built**: reading the stream works the same against every emulator
-//! (moto and kinesalite publish no metrics our tests could wait for), gives per-second
-//! figures a one-minute metric cannot, and needs no permission beyond
-//! `kinesis:GetShardIterator`, `GetRecords` and `ListShards` (plus `DescribeStreamSummary` and
-//! `UpdateShardCount` to act), and no `aws-sdk-cloudwatch` dependency. A CloudWatch source
-//! would replace [`meter`] only: [`decision`] takes the averages, not where they came from.
+//! `SUPERVISOR_SOURCE` chooses where step 1 measures ([`source`]); the decision takes the same
+//! [`traffic::Rates`] from either:
+//!
+//! - `stream` (the default, [`meter`]): works the same against every emulator, gives
+//!   per-second figures and needs no permission beyond Kinesis; but every GetRecords takes a
+//!   share of each shard's read limits (5 reads and 2 MiB per second, shared with every
+//!   consumer that does not use enhanced fan-out).
+//! - `cloudwatch` ([`cloudwatch`]): the stream's `IncomingRecords` and `IncomingBytes` (Sum,
+//!   per minute, published by Kinesis at no charge), one GetMetricData per tick (billed per
+//!   metric asked for: two a tick) and no read of the shards. The
+//!   window is rounded up to whole minutes and ends at the start of the minute
+//!   `SUPERVISOR_CLOUDWATCH_DELAY_SEC` (120) ago, since CloudWatch publishes a minute a few
+//!   minutes late; a minute without a datapoint is "not measured", never zero load. Needs
+//!   `cloudwatch:GetMetricData`.
 //!
 //! # Order across a resharding
 //!
@@ -57,11 +63,13 @@
 //! The test `order::a_reader_reading_parents_first_sees_each_key_in_order_across_reshards`
 //! checks the guarantee against a stream this supervisor resharded.
 
+pub mod cloudwatch;
 pub mod config;
 pub mod decision;
 pub mod logging;
 pub mod meter;
 pub mod outage;
+pub mod source;
 pub mod supervisor;
 pub mod traffic;
 

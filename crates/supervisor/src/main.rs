@@ -1,9 +1,10 @@
-//! `shard-supervisor`: settings, logs, the Kinesis client, supervise until SIGTERM or SIGINT.
+//! `shard-supervisor`: settings, logs, the Kinesis and CloudWatch clients, supervise until
+//! SIGTERM or SIGINT.
 
 use std::process::ExitCode;
 
 use telemetry_supervisor::config::{Config, NotRun};
-use telemetry_supervisor::{logging, supervisor};
+use telemetry_supervisor::{cloudwatch, logging, supervisor};
 
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args_os()) {
@@ -30,8 +31,15 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let clients = telemetry_aws::Clients::from_env().await;
-        supervisor::run(config, clients.kinesis, telemetry_aws::shutdown::signal()).await;
+        // One SDK configuration for both clients (what `Clients::from_env` loads), so the
+        // standard chain and the `AWS_ENDPOINT_URL*` variables apply to CloudWatch too.
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let clients = telemetry_aws::Clients::from_sdk_config(&sdk);
+        let cloudwatch = cloudwatch::client(&sdk);
+        let shutdown = telemetry_aws::shutdown::signal();
+        supervisor::run(config, clients.kinesis, cloudwatch, shutdown).await;
     });
     ExitCode::SUCCESS
 }

@@ -1,5 +1,6 @@
-//! Failing Kinesis calls: one log line when they start failing and one when they succeed
-//! again, not an error per try; and the delay before a failed call is tried again.
+//! Failing AWS calls (Kinesis, and CloudWatch for that source): one log line when they start
+//! failing and one when they succeed again, not an error per try; and the delay before a
+//! failed call is tried again.
 //!
 //! Calls are judged a round at a time (every read of the shards, every tick): a round with any
 //! failed call is failing, a round whose calls all succeeded ends the outage. So a shard that
@@ -19,19 +20,30 @@ pub fn retry_delay(base: Duration, failures: u32) -> Duration {
         .min(MAX_RETRY_DELAY.max(base))
 }
 
-/// The state of Kinesis as this process sees it.
+/// The state of AWS as this process sees it.
 #[derive(Debug, Default)]
 pub struct Outage {
-    since: Option<Instant>,
-    first_failure: Option<(&'static str, String)>,
+    /// When the outage started, and the service of its first failed call.
+    since: Option<(Instant, &'static str)>,
+    first_failure: Option<(&'static str, &'static str, String)>,
     succeeded: u32,
 }
 
 impl Outage {
-    /// A call of this round failed with `code`.
+    /// A Kinesis call of this round failed with `code`.
     pub fn failed(&mut self, call: &'static str, code: impl Into<String>) {
+        self.failed_in("Kinesis", call, code);
+    }
+
+    /// A call to `service` of this round failed with `code`.
+    pub fn failed_in(
+        &mut self,
+        service: &'static str,
+        call: &'static str,
+        code: impl Into<String>,
+    ) {
         if self.first_failure.is_none() {
-            self.first_failure = Some((call, code.into()));
+            self.first_failure = Some((service, call, code.into()));
         }
     }
 
@@ -43,20 +55,20 @@ impl Outage {
     /// Ends a round: logs when an outage starts or ends, and returns whether one goes on.
     pub fn settle(&mut self, now: Instant) -> bool {
         match (self.first_failure.take(), self.since) {
-            (Some((call, code)), None) => {
+            (Some((service, call, code)), None) => {
                 tracing::warn!(
-                    service = "Kinesis",
+                    service,
                     call,
                     error = code.as_str(),
-                    "Kinesis calls are failing; retrying with backoff"
+                    "{service} calls are failing; retrying with backoff"
                 );
-                self.since = Some(now);
+                self.since = Some((now, service));
             }
-            (None, Some(since)) if self.succeeded > 0 => {
+            (None, Some((since, service))) if self.succeeded > 0 => {
                 tracing::info!(
-                    service = "Kinesis",
+                    service,
                     outage_sec = now.saturating_duration_since(since).as_secs_f64(),
-                    "Kinesis calls succeed again"
+                    "{service} calls succeed again"
                 );
                 self.since = None;
             }

@@ -1,5 +1,6 @@
-//! The loop: read the shards every poll interval ([`crate::meter`]); every tick, look at the
-//! stream (DescribeStreamSummary), decide ([`crate::decision`]), log one line, and call
+//! The loop: read the shards every poll interval ([`crate::meter`]) unless the source is
+//! CloudWatch; every tick, measure ([`crate::source`]), look at the stream
+//! (DescribeStreamSummary), decide ([`crate::decision`]), log one line, and call
 //! UpdateShardCount (UNIFORM_SCALING) when the decision says so, unless it is a dry run.
 //! A failing call is logged once per outage and tried again with backoff; nothing makes the
 //! loop exit but the shutdown future.
@@ -13,13 +14,20 @@ use telemetry_aws::error_code;
 
 use crate::config::Config;
 use crate::decision::{decide, Decision, History, Observation, Status};
-use crate::meter::Meter;
 use crate::outage::{retry_delay, Outage};
+use crate::source::Source;
 
-/// Supervises `config.stream_name` until `shutdown` resolves.
-pub async fn run(config: Config, kinesis: Client, shutdown: impl Future) {
+/// Supervises `config.stream_name` until `shutdown` resolves; `cloudwatch` is only called with
+/// `SUPERVISOR_SOURCE=cloudwatch`.
+pub async fn run(
+    config: Config,
+    kinesis: Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    shutdown: impl Future,
+) {
     tracing::info!(
         stream = config.stream_name.as_str(),
+        source = config.source.as_str(),
         interval_sec = config.interval.as_secs_f64(),
         window_sec = config.window_secs,
         low = config.low,
@@ -32,7 +40,7 @@ pub async fn run(config: Config, kinesis: Client, shutdown: impl Future) {
         dry_run = config.dry_run,
         "shard-supervisor started"
     );
-    let mut supervisor = Supervisor::new(config, kinesis);
+    let mut supervisor = Supervisor::new(config, kinesis, cloudwatch);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -41,7 +49,7 @@ pub async fn run(config: Config, kinesis: Client, shutdown: impl Future) {
         }
     }
     tracing::info!(
-        records_counted = supervisor.meter.totals().records,
+        records_counted = supervisor.source.records_counted(),
         calls = supervisor.calls,
         "shard-supervisor stopped"
     );
@@ -50,7 +58,7 @@ pub async fn run(config: Config, kinesis: Client, shutdown: impl Future) {
 struct Supervisor {
     config: Config,
     kinesis: Client,
-    meter: Meter,
+    source: Source,
     history: History,
     outage: Outage,
     next_read: Instant,
@@ -67,10 +75,10 @@ struct Summary {
 }
 
 impl Supervisor {
-    fn new(config: Config, kinesis: Client) -> Self {
+    fn new(config: Config, kinesis: Client, cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
         let now = Instant::now();
         Supervisor {
-            meter: Meter::new(kinesis.clone(), &config.stream_name, config.poll_interval),
+            source: Source::new(&config, kinesis.clone(), cloudwatch),
             next_read: now,
             // The first decision after one interval: the window needs time to fill anyway.
             next_tick: now + config.interval,
@@ -94,7 +102,7 @@ impl Supervisor {
         if now >= self.next_read {
             // A round is at most one read per shard; each shard keeps its own pace and
             // backoff inside the meter, so rounds can come as often as the fastest shard.
-            self.meter.read(&mut self.outage).await;
+            self.source.read(&mut self.outage).await;
             self.outage.settle(Instant::now());
             self.next_read = Instant::now() + self.round_interval();
         }
@@ -107,8 +115,7 @@ impl Supervisor {
     }
 
     async fn tick(&mut self) {
-        // Shards created by a resharding are found here even if their parents never end.
-        self.meter.list(&mut self.outage).await;
+        let measured = self.source.rates(&self.config, &mut self.outage).await;
         let summary = match self.summary().await {
             Ok(s) => {
                 self.outage.succeeded();
@@ -127,11 +134,7 @@ impl Supervisor {
         let seen = Observation {
             status: summary.status,
             open_shards: summary.open_shards,
-            measured: self.meter.rates(
-                self.config.window_secs,
-                self.config.shard_limits(),
-                self.config.max_behind(),
-            ),
+            measured,
         };
         let decision = decide(&self.config.policy(), &self.history, &seen, Instant::now());
         self.log(&seen, &decision);
@@ -195,7 +198,7 @@ impl Supervisor {
                     reason = decision.reason(),
                     detail = %decision,
                     target_shards,
-                    records_counted = self.meter.totals().records,
+                    records_counted = self.source.records_counted(),
                     "average count is {:.1} records/s, average size {:.0} bytes/s",
                     rates.records_per_sec,
                     rates.bytes_per_sec
