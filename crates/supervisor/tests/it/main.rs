@@ -1,7 +1,7 @@
 //! Integration tests of the shard supervisor against real emulators over HTTP: moto (it
-//! supports UpdateShardCount) for the binary, kinesalite (it reshards for real) for following
-//! a resharding. Fresh streams per test, deadlines instead of sleeps. The emulators are
-//! installed by `scripts/install-emulators.sh`.
+//! supports UpdateShardCount and serves CloudWatch metrics) for the binary, kinesalite (it
+//! reshards for real) for following a resharding. Fresh streams per test, deadlines instead
+//! of sleeps. The emulators are installed by `scripts/install-emulators.sh`.
 
 // Test code panics on failed expectations by design.
 #![allow(
@@ -13,6 +13,7 @@
 
 mod support;
 
+mod cloudwatch;
 mod fleet;
 mod follow;
 mod order;

@@ -29,6 +29,10 @@ fn a_bad_setting_stops_it_with_one_line_and_exit_code_2() {
             "shard-supervisor: invalid SUPERVISOR_WINDOW_SEC=\"0\" (--window-sec): allowed: an integer in 1..=3600\n",
         ),
         (
+            &[("SUPERVISOR_SOURCE", "metrics")],
+            "shard-supervisor: invalid SUPERVISOR_SOURCE=\"metrics\" (--source): allowed: stream or cloudwatch\n",
+        ),
+        (
             &[("SUPERVISOR_MAX_CALLS_PER_DAY", "11")],
             "shard-supervisor: invalid SUPERVISOR_MAX_CALLS_PER_DAY=\"11\" (--max-calls-per-day): allowed: an integer in 1..=10\n",
         ),

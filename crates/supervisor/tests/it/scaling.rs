@@ -19,18 +19,7 @@ async fn scales_up_under_load_and_back_down_to_the_minimum_when_it_stops() {
     let load = Load::start(&env.kinesis, &env.stream, RATE, KEYS);
 
     let up = env.wait_open_shards(2, Duration::from_secs(60)).await;
-    let line = supervisor
-        .wait_line("UpdateShardCount 1 -> 2", Duration::from_secs(5), |_| true)
-        .await;
-    assert_eq!(line["to"], 2);
-    let decided = &supervisor
-        .lines_starting("average count is")
-        .into_iter()
-        .find(|l| l["decision"] == "scale_up")
-        .expect("the tick line of the change");
-    assert_eq!(decided["reason"], "above_high");
-    assert_eq!(decided["open_shards"], 1);
-    assert_eq!(decided["target_shards"], 2);
+    let decided = &supervisor.split_line().await;
     let rate = decided["records_per_sec"]
         .as_f64()
         .expect("records_per_sec");

@@ -183,6 +183,24 @@ impl Supervisor {
         .await
     }
 
+    /// The tick line that decided a split of one shard into two, once the call was logged:
+    /// checked to say `above_high` on one open shard with a target of two.
+    pub async fn split_line(&self) -> Value {
+        let line = self
+            .wait_line("UpdateShardCount 1 -> 2", Duration::from_secs(5), |_| true)
+            .await;
+        assert_eq!(line["to"], 2);
+        let decided = self
+            .lines_starting("average count is")
+            .into_iter()
+            .find(|l| l["decision"] == "scale_up")
+            .expect("the tick line of the change");
+        assert_eq!(decided["reason"], "above_high");
+        assert_eq!(decided["open_shards"], 1);
+        assert_eq!(decided["target_shards"], 2);
+        decided
+    }
+
     /// Sends `signal` (`-TERM`, `-INT`) and waits for the exit code.
     pub async fn stop(&mut self, signal: &str, within: Duration) -> Option<i32> {
         let status = Command::new("kill")
