@@ -144,9 +144,8 @@ pub struct Stats {
     pub events_published: AtomicU64,
     /// PutRecords requests sent.
     pub put_requests: AtomicU64,
-    /// Records that came back failed (per-record errors and records of failed requests).
-    pub put_failed_records: AtomicU64,
-    /// The same, by kind (indexed like [`PutFailure::ALL`]).
+    /// Records that came back failed (per-record errors and records of failed requests), by
+    /// kind (indexed like [`PutFailure::ALL`]).
     pub put_failed_by_kind: [AtomicU64; PutFailure::ALL.len()],
     /// Failed records sent again once their backoff was over.
     pub put_retries: AtomicU64,
@@ -160,9 +159,8 @@ pub struct Stats {
     pub visibility_extended: AtomicU64,
     /// Messages handed back to the queue (visibility 0) at shutdown.
     pub handed_back: AtomicU64,
-    /// SQS calls that failed as a whole (receive, delete, visibility), each retried.
-    pub sqs_call_failures: AtomicU64,
-    /// The same, by call (indexed like [`SqsCall::ALL`]).
+    /// SQS calls that failed as a whole (receive, delete, visibility), each retried, by call
+    /// (indexed like [`SqsCall::ALL`]).
     pub sqs_call_failures_by_call: [AtomicU64; SqsCall::ALL.len()],
     /// Dropped submissions accepted by the dead-letter queue.
     pub dead_lettered: AtomicU64,
@@ -188,14 +186,12 @@ impl Stats {
     /// Counts records that failed, of one kind.
     pub fn put_failed(&self, kind: PutFailure, n: u64) {
         if n > 0 {
-            self.put_failed_records.fetch_add(n, Relaxed);
             self.put_failed_by_kind[kind.index()].fetch_add(n, Relaxed);
         }
     }
 
     /// Counts one failed SQS call.
     pub fn sqs_call_failed(&self, call: SqsCall) {
-        self.sqs_call_failures.fetch_add(1, Relaxed);
         self.sqs_call_failures_by_call[call.index()].fetch_add(1, Relaxed);
     }
 
@@ -210,13 +206,13 @@ impl Stats {
             submissions_published: get(&self.submissions_published),
             events_published: get(&self.events_published),
             put_requests: get(&self.put_requests),
-            put_failed_records: get(&self.put_failed_records),
+            put_failed_records: self.put_failed_by_kind.iter().map(get).sum(),
             delete_calls: get(&self.delete_calls),
             deleted: get(&self.deleted),
             delete_failed: get(&self.delete_failed),
             visibility_extended: get(&self.visibility_extended),
             handed_back: get(&self.handed_back),
-            sqs_call_failures: get(&self.sqs_call_failures),
+            sqs_call_failures: self.sqs_call_failures_by_call.iter().map(get).sum(),
             dead_lettered: get(&self.dead_lettered),
             dead_letter_failures: get(&self.dead_letter_failures),
         }

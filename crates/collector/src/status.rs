@@ -35,8 +35,8 @@ pub struct Status {
     pub sqs: Arc<Health>,
     /// The stream's reachability.
     pub kinesis: Arc<Health>,
-    in_flight: OnceLock<Arc<InFlight>>,
-    limits: OnceLock<(u64, u64)>,
+    // The registry of held messages and its bounds (submissions, records), once it exists.
+    in_flight: OnceLock<(Arc<InFlight>, u64, u64)>,
 }
 
 impl Default for Status {
@@ -46,7 +46,6 @@ impl Default for Status {
             sqs: Arc::new(Health::new("SQS")),
             kinesis: Arc::new(Health::new("Kinesis")),
             in_flight: OnceLock::new(),
-            limits: OnceLock::new(),
         }
     }
 }
@@ -68,20 +67,21 @@ impl Status {
 
     /// Gives the probes the registry of held messages and its bounds (submissions, records).
     pub fn set_in_flight(&self, in_flight: Arc<InFlight>, max_submissions: u64, max_records: u64) {
-        let _ = self.in_flight.set(in_flight);
-        let _ = self.limits.set((max_submissions, max_records));
+        let _ = self
+            .in_flight
+            .set((in_flight, max_submissions, max_records));
     }
 
     /// Held submissions and records, zero before the pipeline starts.
     pub fn held(&self) -> (u64, u64) {
         self.in_flight
             .get()
-            .map_or((0, 0), |f| (f.len() as u64, f.records()))
+            .map_or((0, 0), |(f, _, _)| (f.len() as u64, f.records()))
     }
 
     /// The bounds on held submissions and records, zero before the pipeline starts.
     pub fn limits(&self) -> (u64, u64) {
-        self.limits.get().copied().unwrap_or((0, 0))
+        self.in_flight.get().map_or((0, 0), |(_, s, r)| (*s, *r))
     }
 
     /// Ready, or the reasons it is not.
