@@ -12,7 +12,7 @@ use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::profile::Profile;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{wait_until, Supervisor, FAST};
+use crate::support::{wait_open_shards, Supervisor, FAST};
 
 /// Fleet submissions per second: fleet-shaped (6 to 10 events each), about 200 events/s,
 /// two shards' worth at the test's 100 records/s a shard.
@@ -85,7 +85,7 @@ async fn the_stream_follows_the_fleet_through_the_collector() {
         .wait_line("UpdateShardCount 1 -> 2", Duration::from_secs(90), called)
         .await;
     assert_eq!(split["to"], 2);
-    wait_open_shards(&clients.kinesis, &stream, 2).await;
+    wait_open_shards(&clients.kinesis, &stream, 2, Duration::from_secs(30)).await;
     let up_after = started.elapsed();
     let measured = supervisor
         .lines_starting("average count is")
@@ -107,7 +107,7 @@ async fn the_stream_follows_the_fleet_through_the_collector() {
     supervisor
         .wait_line("UpdateShardCount 2 -> 1", Duration::from_secs(90), called)
         .await;
-    wait_open_shards(&clients.kinesis, &stream, 1).await;
+    wait_open_shards(&clients.kinesis, &stream, 1, Duration::from_secs(30)).await;
     println!(
         "fleet at {RATE} submissions/s: measured {rate:.0} events/s of {bytes:.0} bytes, split after {:.1} s; \
          merged {:.1} s after the fleet stopped",
@@ -128,24 +128,4 @@ fn called(line: &serde_json::Value) -> bool {
     line["message"]
         .as_str()
         .is_some_and(|m| m.ends_with("called; the stream reshards"))
-}
-
-/// Waits until DescribeStreamSummary says the stream has `n` open shards.
-async fn wait_open_shards(kinesis: &aws_sdk_kinesis::Client, stream: &str, n: i32) {
-    wait_until(
-        &format!("{n} open shards"),
-        Duration::from_secs(30),
-        || async {
-            let summary = kinesis
-                .describe_stream_summary()
-                .stream_name(stream)
-                .send()
-                .await
-                .expect("DescribeStreamSummary")
-                .stream_description_summary
-                .expect("summary");
-            (summary.open_shard_count == n).then_some(())
-        },
-    )
-    .await;
 }

@@ -65,26 +65,41 @@ impl Env {
 
     /// Open shards, as DescribeStreamSummary says.
     pub async fn open_shards(&self) -> i32 {
-        self.kinesis
-            .describe_stream_summary()
-            .stream_name(&self.stream)
-            .send()
-            .await
-            .expect("DescribeStreamSummary")
-            .stream_description_summary
-            .expect("summary")
-            .open_shard_count
+        open_shards(&self.kinesis, &self.stream).await
     }
 
     /// Waits until the stream has `n` open shards; returns how long it took.
     pub async fn wait_open_shards(&self, n: i32, within: Duration) -> Duration {
-        let started = Instant::now();
-        wait_until(&format!("{n} open shards"), within, || async {
-            (self.open_shards().await == n).then_some(())
-        })
-        .await;
-        started.elapsed()
+        wait_open_shards(&self.kinesis, &self.stream, n, within).await
     }
+}
+
+/// Open shards of `stream`, as DescribeStreamSummary says.
+pub async fn open_shards(kinesis: &Client, stream: &str) -> i32 {
+    kinesis
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("DescribeStreamSummary")
+        .stream_description_summary
+        .expect("summary")
+        .open_shard_count
+}
+
+/// Waits until `stream` has `n` open shards; returns how long it took.
+pub async fn wait_open_shards(
+    kinesis: &Client,
+    stream: &str,
+    n: i32,
+    within: Duration,
+) -> Duration {
+    let started = Instant::now();
+    wait_until(&format!("{n} open shards"), within, || async {
+        (open_shards(kinesis, stream).await == n).then_some(())
+    })
+    .await;
+    started.elapsed()
 }
 
 /// Polls `check` every 50 ms until it gives `Some`, failing the test after `within`.
