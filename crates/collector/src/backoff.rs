@@ -7,7 +7,7 @@ use rand::Rng;
 /// `delay(n)` lies in `[d/2, d]` where `d = min(cap, base * 2^n)` ("equal jitter"): retries of
 /// many records spread out instead of arriving together, and never retry at once.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// The delay scale of the first retry.
     pub base: Duration,
     /// The longest delay.
@@ -16,18 +16,18 @@ pub struct Backoff {
 
 impl Backoff {
     /// Record retries against Kinesis: quick first retries, at most 5 s apart when throttled.
-    pub const RECORDS: Backoff = Backoff {
+    pub(crate) const RECORDS: Backoff = Backoff {
         base: Duration::from_millis(50),
         cap: Duration::from_secs(5),
     };
     /// Calls to SQS, and waiting for the queue and stream at start.
-    pub const CALLS: Backoff = Backoff {
+    pub(crate) const CALLS: Backoff = Backoff {
         base: Duration::from_millis(200),
         cap: Duration::from_secs(10),
     };
 
     /// The delay before retry number `attempt` (1 for the first retry).
-    pub fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let exp = self
             .base
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));

@@ -31,30 +31,30 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::backoff::Backoff;
-use crate::health::Health;
 use crate::in_flight::{InFlight, MessageKey};
+use crate::reachability::Reachability;
 use crate::stats::Stats;
 
 /// SendMessage calls in flight at once.
-pub const MAX_SENDS: usize = 8;
+pub(crate) const MAX_SENDS: usize = 8;
 
 /// Message attribute: the drop reason's stable name, e.g. `bad_ip`.
-pub const REASON: &str = "drop_reason";
+pub(crate) const REASON: &str = "drop_reason";
 /// Message attribute: where and what was wrong, as logged, cut to [`DETAIL_MAX_BYTES`].
-pub const DETAIL: &str = "drop_detail";
+pub(crate) const DETAIL: &str = "drop_detail";
 /// Message attribute: the SQS message id of the original message.
-pub const ORIGINAL_MESSAGE_ID: &str = "original_message_id";
+pub(crate) const ORIGINAL_MESSAGE_ID: &str = "original_message_id";
 /// Message attribute: the name of the queue the submission was read from.
-pub const ORIGINAL_QUEUE: &str = "original_queue_name";
+pub(crate) const ORIGINAL_QUEUE: &str = "original_queue_name";
 
 /// The longest detail kept, in bytes: the model's details are a field path and a short quoted
 /// value, far below this; the cap only keeps a hostile or future detail from bloating the
 /// message.
-pub const DETAIL_MAX_BYTES: usize = 1024;
+pub(crate) const DETAIL_MAX_BYTES: usize = 1024;
 
 /// A dropped submission to keep: the held message it came from and what to send.
 #[derive(Debug, Clone)]
-pub struct Letter {
+pub(crate) struct Letter {
     /// The held message; deleted only once the letter is in the dead-letter queue.
     pub key: MessageKey,
     /// The original message's SQS id.
@@ -70,7 +70,7 @@ pub struct Letter {
 /// The message attributes of a letter, `(name, value)`, all of type String. A value that
 /// would be empty is left out (SQS refuses empty attribute values); the detail and the message
 /// id pass through [`attribute_text`].
-pub fn attributes(letter: &Letter, original_queue: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn attributes(letter: &Letter, original_queue: &str) -> Vec<(&'static str, String)> {
     [
         (REASON, letter.reason.as_str().to_owned()),
         (DETAIL, attribute_text(&letter.detail, DETAIL_MAX_BYTES)),
@@ -85,7 +85,7 @@ pub fn attributes(letter: &Letter, original_queue: &str) -> Vec<(&'static str, S
 /// `text` as an SQS attribute value can carry it: characters SQS refuses (controls other than
 /// tab and line breaks, non-characters) become U+FFFD, and a text longer than `max_bytes` is cut
 /// on a character boundary and ends with `…`, so the result is at most `max_bytes` long.
-pub fn attribute_text(text: &str, max_bytes: usize) -> String {
+pub(crate) fn attribute_text(text: &str, max_bytes: usize) -> String {
     const ELLIPSIS: char = '…';
     let allowed = |c: char| {
         matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
@@ -110,7 +110,7 @@ pub fn attribute_text(text: &str, max_bytes: usize) -> String {
 }
 
 /// Where letters are sent. The collector uses [`SqsLetterSink`]; unit tests use fakes.
-pub trait LetterSink: Send + Sync + 'static {
+pub(crate) trait LetterSink: Send + Sync + 'static {
     /// Sends one message with `body` and String `attributes`; `Err` carries a short code.
     fn send(
         &self,
@@ -121,14 +121,14 @@ pub trait LetterSink: Send + Sync + 'static {
 
 /// The dead-letter queue in SQS.
 #[derive(Debug, Clone)]
-pub struct SqsLetterSink {
+pub(crate) struct SqsLetterSink {
     client: aws_sdk_sqs::Client,
     queue_url: String,
 }
 
 impl SqsLetterSink {
     /// The queue at `queue_url` through `client`.
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
+    pub(crate) fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
         SqsLetterSink { client, queue_url }
     }
 }
@@ -154,7 +154,7 @@ impl LetterSink for SqsLetterSink {
 
 /// What the dead-letter task needs besides its sink.
 #[derive(Debug, Clone)]
-pub struct DeadLetterSettings {
+pub(crate) struct DeadLetterSettings {
     /// The name of the queue submissions are read from, for [`ORIGINAL_QUEUE`].
     pub original_queue: String,
     /// Held messages: a letter is sent only while its message is held.
@@ -164,14 +164,14 @@ pub struct DeadLetterSettings {
     /// Counters.
     pub stats: Arc<Stats>,
     /// The dead-letter queue's reachability (its own: it can fail while the main queue works).
-    pub health: Arc<Health>,
+    pub reachability: Arc<Reachability>,
     /// Backoff between failed sends of one letter.
     pub backoff: Backoff,
 }
 
 /// Sends letters to the dead-letter queue, then passes their messages to the deleter.
 #[derive(Debug)]
-pub struct DeadLetter<S> {
+pub(crate) struct DeadLetter<S> {
     sink: S,
     settings: DeadLetterSettings,
     slots: Semaphore,
@@ -179,7 +179,7 @@ pub struct DeadLetter<S> {
 
 impl<S: LetterSink> DeadLetter<S> {
     /// Letters go to `sink`.
-    pub fn new(sink: S, settings: DeadLetterSettings) -> Self {
+    pub(crate) fn new(sink: S, settings: DeadLetterSettings) -> Self {
         DeadLetter {
             sink,
             settings,
@@ -190,7 +190,7 @@ impl<S: LetterSink> DeadLetter<S> {
     /// Runs until `intake` is closed and every letter taken in is settled (sent, or its message
     /// no longer held). Aborting it abandons the letters; their messages stay held until the
     /// shutdown hands them back.
-    pub async fn run(self, mut intake: mpsc::UnboundedReceiver<Letter>) {
+    pub(crate) async fn run(self, mut intake: mpsc::UnboundedReceiver<Letter>) {
         let this = Arc::new(self);
         let mut letters = JoinSet::new();
         let mut intake_open = true;
@@ -225,7 +225,7 @@ impl<S: LetterSink> DeadLetter<S> {
             };
             match result {
                 Ok(()) => {
-                    s.health.succeeded();
+                    s.reachability.succeeded();
                     Stats::add(&s.stats.dead_lettered, 1);
                     tracing::debug!(message_id = %letter.message_id, reason = letter.reason.as_str(),
                         "kept a broken submission in the dead-letter queue");
@@ -233,7 +233,7 @@ impl<S: LetterSink> DeadLetter<S> {
                     return;
                 }
                 Err(code) => {
-                    s.health.failed("SendMessage", &code);
+                    s.reachability.failed("SendMessage", &code);
                     Stats::add(&s.stats.dead_letter_failures, 1);
                     tracing::debug!(message_id = %letter.message_id, error = %code,
                         "could not send a broken submission to the dead-letter queue; it stays held and is retried");

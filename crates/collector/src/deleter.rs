@@ -12,37 +12,26 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use telemetry_aws::error_code;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::health::Health;
-use crate::heartbeat;
 use crate::in_flight::{InFlight, MessageKey};
-use crate::requests::Requests;
+use crate::liveness;
+use crate::queue::{EntryOutcome, Queue};
+use crate::reachability::Reachability;
+use crate::requests_in_flight::RequestsInFlight;
 use crate::stats::{SqsCall, Stats};
 
 /// Delete batches in flight at once.
 const MAX_REQUESTS: usize = 16;
 
-/// How one entry of a delete batch ended.
-#[derive(Debug)]
-enum Deleted {
-    Yes,
-    Refused(String),
-    Retry(String),
-}
-
 /// What the deleter needs.
-#[derive(Debug, Clone)]
-pub struct DeleterSettings {
-    /// The client.
-    pub sqs: aws_sdk_sqs::Client,
+#[derive(Debug)]
+pub(crate) struct DeleterSettings<Q> {
     /// The queue.
-    pub queue_url: String,
+    pub queue: Arc<Q>,
     /// Receipts per DeleteMessageBatch (1..=10).
     pub batch_size: usize,
     /// Longest wait of a partly filled batch.
@@ -52,40 +41,40 @@ pub struct DeleterSettings {
     /// Counters.
     pub stats: Arc<Stats>,
     /// SQS reachability.
-    pub health: Arc<Health>,
+    pub reachability: Arc<Reachability>,
 }
 
 /// Deletes finished messages in batches.
-pub struct Deleter {
-    settings: DeleterSettings,
+pub(crate) struct Deleter<Q> {
+    settings: DeleterSettings<Q>,
     pending: VecDeque<(MessageKey, u32)>,
     /// When the oldest pending receipt arrived.
     oldest: Option<Instant>,
     backing_off: BTreeMap<(Instant, MessageKey), u32>,
-    requests: Requests<(MessageKey, u32), Vec<(MessageKey, Deleted)>>,
+    requests: RequestsInFlight<(MessageKey, u32), Vec<(MessageKey, EntryOutcome)>>,
 }
 
-impl Deleter {
+impl<Q: Queue> Deleter<Q> {
     /// A deleter with nothing pending.
-    pub fn new(settings: DeleterSettings) -> Self {
+    pub(crate) fn new(settings: DeleterSettings<Q>) -> Self {
         Deleter {
             settings,
             pending: VecDeque::new(),
             oldest: None,
             backing_off: BTreeMap::new(),
-            requests: Requests::new(),
+            requests: RequestsInFlight::new(),
         }
     }
 
     /// Runs until `intake` is closed and every receipt taken in is settled.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         mut intake: mpsc::UnboundedReceiver<MessageKey>,
         drain: CancellationToken,
     ) {
         let mut intake_open = true;
         let mut draining = false;
-        let mut beat = heartbeat::ticker();
+        let mut beat = liveness::ticker();
         loop {
             self.settings.stats.heartbeats.deleter.beat();
             let now = Instant::now();
@@ -154,25 +143,35 @@ impl Deleter {
         let keys: Vec<MessageKey> = items.iter().map(|(k, _)| *k).collect();
         // A message no longer held (handed back at shutdown) has nothing left to delete.
         let receipts = self.settings.in_flight.receipts(&keys);
-        let (sqs, url) = (self.settings.sqs.clone(), self.settings.queue_url.clone());
+        let queue = Arc::clone(&self.settings.queue);
         Stats::add(&self.settings.stats.delete_calls, 1);
-        self.requests.spawn(
-            items,
-            async move { delete_batch(&sqs, &url, receipts).await },
-        );
+        self.requests.spawn(items, async move {
+            if receipts.is_empty() {
+                return Vec::new();
+            }
+            let sent: Vec<MessageKey> = receipts.iter().map(|(k, _)| *k).collect();
+            match queue.delete(&receipts).await {
+                Ok(reply) => reply.outcomes(&sent),
+                Err(code) => sent
+                    .into_iter()
+                    .map(|k| (k, EntryOutcome::Retry(code.clone())))
+                    .collect(),
+            }
+        });
     }
 
     fn settle(
         &mut self,
         items: Vec<(MessageKey, u32)>,
-        result: Option<Vec<(MessageKey, Deleted)>>,
+        result: Option<Vec<(MessageKey, EntryOutcome)>>,
     ) {
-        let results = result.unwrap_or_default();
+        // `None`: the task ended without an answer; everything it carried is retried below.
+        let outcomes = result.unwrap_or_default();
         let mut retry_code = None;
         let mut settled = 0;
-        for (key, outcome) in results {
+        for (key, outcome) in outcomes {
             match outcome {
-                Deleted::Yes => {
+                EntryOutcome::Done => {
                     settled += 1;
                     if let Some(held) = self.settings.in_flight.remove(key) {
                         Stats::add(&self.settings.stats.deleted, 1);
@@ -180,22 +179,26 @@ impl Deleter {
                         histograms.receive_to_delete.observe(held.as_secs_f64());
                     }
                 }
-                Deleted::Refused(code) => {
+                EntryOutcome::Refused(code) => {
                     settled += 1;
                     tracing::warn!(error = %code,
                         "the queue refused to delete a finished message; it will be redelivered and published again with the same event ids");
                     Stats::add(&self.settings.stats.delete_failed, 1);
                     self.settings.in_flight.remove(key);
                 }
-                Deleted::Retry(code) => retry_code = Some(code),
+                EntryOutcome::Retry(code) => retry_code = Some(code),
             }
         }
+        // A batch of which nothing could be settled counts as a failed call, whether the call
+        // failed as a whole or each of its entries did.
         match &retry_code {
             Some(code) if settled == 0 => {
-                self.settings.health.failed("DeleteMessageBatch", code);
+                self.settings
+                    .reachability
+                    .failed("DeleteMessageBatch", code);
                 self.settings.stats.sqs_call_failed(SqsCall::Delete);
             }
-            _ => self.settings.health.succeeded(),
+            _ => self.settings.reachability.succeeded(),
         }
         let now = Instant::now();
         // A settled message has left the registry, as has one handed back meanwhile: retry
@@ -211,64 +214,5 @@ impl Deleter {
     }
 }
 
-/// One DeleteMessageBatch call; every receipt gets an outcome.
-async fn delete_batch(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    receipts: Vec<(MessageKey, String)>,
-) -> Vec<(MessageKey, Deleted)> {
-    if receipts.is_empty() {
-        return Vec::new();
-    }
-    let entries = receipts
-        .iter()
-        .filter_map(|(key, receipt)| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(key.to_string())
-                .receipt_handle(receipt)
-                .build()
-                .ok()
-        })
-        .collect();
-    let out = match sqs
-        .delete_message_batch()
-        .queue_url(queue_url)
-        .set_entries(Some(entries))
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            let code = error_code(&e);
-            return receipts
-                .into_iter()
-                .map(|(k, _)| (k, Deleted::Retry(code.clone())))
-                .collect();
-        }
-    };
-    let mut outcomes: std::collections::HashMap<String, Deleted> = out
-        .successful
-        .into_iter()
-        .map(|s| (s.id, Deleted::Yes))
-        .collect();
-    for f in out.failed {
-        let outcome = if f.sender_fault {
-            Deleted::Refused(f.code)
-        } else {
-            Deleted::Retry(f.code)
-        };
-        outcomes.insert(f.id, outcome);
-    }
-    // An entry the reply does not mention is retried.
-    receipts
-        .into_iter()
-        .map(|(k, _)| {
-            (
-                k,
-                outcomes
-                    .remove(&k.to_string())
-                    .unwrap_or(Deleted::Retry("missing_entry".into())),
-            )
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,10 @@
 //! The HTTP listener (`HTTP_ADDR`, loopback by default; `0.0.0.0:9898` in a container):
 //!
 //! - `GET /metrics`: Prometheus exposition ([`crate::metrics`]);
-//! - `GET /healthz`: 200 while no loop is stalled ([`crate::heartbeat`]), else 503 naming it;
+//! - `GET /healthz`: 200 while no loop is stalled ([`crate::liveness`]), else 503 naming it;
 //!   for a liveness probe: a restart helps only a stuck process, never an outage;
 //! - `GET /readyz`: 200 when started, not stopping and SQS and Kinesis answer
-//!   ([`crate::status`]), else 503 with the reasons; for a readiness probe.
+//!   ([`crate::readiness`]), else 503 with the reasons; for a readiness probe.
 //!
 //! The listener is bound before anything else, so a bad or busy address stops the collector at
 //! start with one line; it serves until the process exits, through the drain.
@@ -20,13 +20,13 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::heartbeat::STALLED_AFTER;
+use crate::liveness::STALLED_AFTER;
+use crate::readiness::{Phase, Status};
 use crate::stats::Stats;
-use crate::status::{Phase, Status};
 
 /// What the handlers read.
 #[derive(Debug, Clone)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// The counters.
     pub stats: Arc<Stats>,
     /// The phase, reachability and what is held.
@@ -34,14 +34,14 @@ pub struct Observed {
 }
 
 /// Binds `addr`. The error names the address.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| format!("HTTP_ADDR {addr}: cannot listen: {e}"))
 }
 
 /// Serves the three endpoints on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, observed: Observed) {
+pub(crate) async fn serve(listener: TcpListener, observed: Observed) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(addr = %addr, "serving /metrics, /healthz and /readyz");
     }

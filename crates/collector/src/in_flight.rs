@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 /// The collector's own key for a held message. SQS message ids are not used as keys: the same
 /// message can be held twice (received again after its visibility ran out).
-pub type MessageKey = u64;
+pub(crate) type MessageKey = u64;
 
 #[derive(Debug)]
 struct Held {
@@ -33,7 +33,7 @@ struct Held {
 
 /// The registry of held messages and the two bounds on it.
 #[derive(Debug)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     // A std mutex: every critical section is a few map operations and never awaits.
     held: Mutex<HashMap<MessageKey, Held>>,
     next_key: AtomicU64,
@@ -46,7 +46,7 @@ pub struct InFlight {
 
 impl InFlight {
     /// A registry holding at most `max_submissions` messages and `max_records` events.
-    pub fn new(max_submissions: usize, max_records: u32) -> Self {
+    pub(crate) fn new(max_submissions: usize, max_records: u32) -> Self {
         InFlight {
             held: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
@@ -66,7 +66,7 @@ impl InFlight {
 
     /// Waits for at least one submission permit, then takes up to `max` without waiting more.
     /// `None` only if the semaphore were closed, which this registry never does.
-    pub async fn reserve(&self, max: u32) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn reserve(&self, max: u32) -> Option<OwnedSemaphorePermit> {
         let mut permit = self.submissions.clone().acquire_owned().await.ok()?;
         for _ in 1..max {
             match self.submissions.clone().try_acquire_owned() {
@@ -78,7 +78,7 @@ impl InFlight {
     }
 
     /// Registers a received message with its share of the reserved permits.
-    pub fn insert(
+    pub(crate) fn insert(
         &self,
         receipt_handle: String,
         visible_until: Instant,
@@ -104,7 +104,7 @@ impl InFlight {
     /// Waits for record permits for a submission of `events` events (a submission larger than
     /// the whole bound waits for all of it and then goes alone), attaches them to `key` and
     /// marks it dispatched. False if the message is no longer held (handed back meanwhile).
-    pub async fn reserve_records(&self, key: MessageKey, events: usize) -> bool {
+    pub(crate) async fn reserve_records(&self, key: MessageKey, events: usize) -> bool {
         let n = u32::try_from(events)
             .unwrap_or(u32::MAX)
             .clamp(1, self.max_records);
@@ -123,7 +123,7 @@ impl InFlight {
     }
 
     /// Marks a message as passed on (to the publisher or the deleter) without record permits.
-    pub fn mark_dispatched(&self, key: MessageKey) {
+    pub(crate) fn mark_dispatched(&self, key: MessageKey) {
         if let Some(h) = self.lock().get_mut(&key) {
             h.dispatched = true;
         }
@@ -131,7 +131,7 @@ impl InFlight {
 
     /// Removes a message (deleted or handed back), releasing its permits. How long it was held;
     /// `None` if it was not held.
-    pub fn remove(&self, key: MessageKey) -> Option<std::time::Duration> {
+    pub(crate) fn remove(&self, key: MessageKey) -> Option<std::time::Duration> {
         let mut held = self.lock();
         let h = held.remove(&key)?;
         self.count.send_replace(held.len());
@@ -142,12 +142,12 @@ impl InFlight {
     }
 
     /// True while `key` is held.
-    pub fn is_held(&self, key: MessageKey) -> bool {
+    pub(crate) fn is_held(&self, key: MessageKey) -> bool {
         self.lock().contains_key(&key)
     }
 
     /// The receipt handles of `keys` still held, in the same order (absent ones skipped).
-    pub fn receipts(&self, keys: &[MessageKey]) -> Vec<(MessageKey, String)> {
+    pub(crate) fn receipts(&self, keys: &[MessageKey]) -> Vec<(MessageKey, String)> {
         let held = self.lock();
         keys.iter()
             .filter_map(|k| held.get(k).map(|h| (*k, h.receipt_handle.clone())))
@@ -155,7 +155,7 @@ impl InFlight {
     }
 
     /// Messages whose visibility ends before `horizon`: they need an extension.
-    pub fn expiring_before(&self, horizon: Instant) -> Vec<(MessageKey, String)> {
+    pub(crate) fn expiring_before(&self, horizon: Instant) -> Vec<(MessageKey, String)> {
         let held = self.lock();
         held.iter()
             .filter(|(_, h)| h.visible_until < horizon)
@@ -164,14 +164,14 @@ impl InFlight {
     }
 
     /// Records a new visibility deadline for `key`.
-    pub fn extended(&self, key: MessageKey, visible_until: Instant) {
+    pub(crate) fn extended(&self, key: MessageKey, visible_until: Instant) {
         if let Some(h) = self.lock().get_mut(&key) {
             h.visible_until = visible_until;
         }
     }
 
     /// Every held message; `only_undispatched` limits it to those never passed on.
-    pub fn all(&self, only_undispatched: bool) -> Vec<(MessageKey, String)> {
+    pub(crate) fn all(&self, only_undispatched: bool) -> Vec<(MessageKey, String)> {
         let held = self.lock();
         held.iter()
             .filter(|(_, h)| !only_undispatched || !h.dispatched)
@@ -180,22 +180,17 @@ impl InFlight {
     }
 
     /// How many messages are held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         *self.count.borrow()
     }
 
-    /// True when nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// How many events the held submissions carry (as counted against the record bound).
-    pub fn records(&self) -> u64 {
+    pub(crate) fn records(&self) -> u64 {
         self.held_records.load(Ordering::Relaxed)
     }
 
     /// Resolves once nothing is held.
-    pub async fn wait_empty(&self) {
+    pub(crate) async fn wait_empty(&self) {
         let mut rx = self.count.subscribe();
         // The sender lives in self, so the channel cannot close while we wait.
         let _ = rx.wait_for(|n| *n == 0).await;

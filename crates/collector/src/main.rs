@@ -1,12 +1,9 @@
-//! `telemetry-collector`: configuration, logs, the HTTP listener, AWS clients, run until
-//! SIGTERM or SIGINT.
+//! `telemetry-collector`: parse the settings, build the collector, run it until SIGTERM or
+//! SIGINT.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use telemetry_collector::http::{self, Observed};
-use telemetry_collector::{app, config::Config, logging, shutdown};
-use tokio_util::sync::CancellationToken;
+use telemetry_collector::{logging, shutdown, Collector, Config};
 
 // mimalloc instead of glibc malloc: the collector allocates many small, short-lived buffers
 // across threads (requests, records, responses); measured in scripts/bench-e2e.sh.
@@ -43,27 +40,15 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        // First, so that a bad or busy address stops the collector before it takes any message.
-        let listener = match http::bind(config.http_addr).await {
-            Ok(listener) => listener,
+        let clients = telemetry_aws::Clients::from_env().await;
+        let collector = match Collector::build(config, clients).await {
+            Ok(collector) => collector,
             Err(e) => {
                 eprintln!("telemetry-collector: {e}");
                 return ExitCode::from(2);
             }
         };
-        let observed = Observed {
-            stats: Arc::default(),
-            status: Arc::default(),
-        };
-        tokio::spawn(http::serve(listener, observed.clone()));
-        let clients = telemetry_aws::Clients::from_env().await;
-        let token = CancellationToken::new();
-        let signal_token = token.clone();
-        tokio::spawn(async move {
-            shutdown::signal().await;
-            signal_token.cancel();
-        });
-        app::run_observed(config, clients, token, observed.stats, observed.status).await;
+        collector.run_until_stopped(shutdown::signal()).await;
         ExitCode::SUCCESS
     })
 }

@@ -18,14 +18,14 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use telemetry_model::DropReason;
 
+use crate::readiness::Status;
 use crate::stats::{PutFailure, SqsCall, Stats};
-use crate::status::Status;
 
 /// The prefix of every metric name.
-pub const PREFIX: &str = "telemetry_collector";
+pub(crate) const PREFIX: &str = "telemetry_collector";
 
 /// The content type of [`encode`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Reads the collector's state at each scrape.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ struct Exporter {
 }
 
 /// Every metric, in the exposition format.
-pub fn encode(stats: &Arc<Stats>, status: &Arc<Status>) -> Result<String, Error> {
+pub(crate) fn encode(stats: &Arc<Stats>, status: &Arc<Status>) -> Result<String, Error> {
     let mut registry = Registry::with_prefix(PREFIX);
     registry.register_collector(Box::new(Exporter {
         stats: Arc::clone(stats),

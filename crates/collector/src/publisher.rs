@@ -26,16 +26,16 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::health::Health;
-use crate::heartbeat;
 use crate::in_flight::MessageKey;
-use crate::put_records::{Entry, Outcome, RecordSink, MAX_REQUEST_BYTES};
-use crate::requests::Requests;
+use crate::liveness;
+use crate::put_records::{record_size, Entry, Outcome, RecordSink, MAX_REQUEST_BYTES};
+use crate::reachability::Reachability;
+use crate::requests_in_flight::RequestsInFlight;
 use crate::stats::{PutFailure, Stats};
 
 /// A valid submission handed to the publisher.
 #[derive(Debug)]
-pub struct Submitted {
+pub(crate) struct Submitted {
     /// The held message it came from.
     pub key: MessageKey,
     /// Its encoded events, at least one.
@@ -44,7 +44,7 @@ pub struct Submitted {
 
 /// How the publisher batches and retries.
 #[derive(Debug, Clone, Copy)]
-pub struct PublisherSettings {
+pub(crate) struct PublisherSettings {
     /// Records per request (1..=500).
     pub batch_records: usize,
     /// Longest wait to fill a batch while another request is in flight.
@@ -82,16 +82,21 @@ impl Cursor {
     }
 
     fn entry_size(&self) -> usize {
-        self.records.partition_key.len() + self.records.data.get(self.next).map_or(0, Vec::len)
+        let data = self
+            .records
+            .data
+            .get(self.next)
+            .map_or(&[][..], Vec::as_slice);
+        record_size(&self.records.partition_key, data)
     }
 }
 
 /// Sends submissions' records to a [`RecordSink`] in order, and reports finished submissions.
-pub struct Publisher<S> {
+pub(crate) struct Publisher<S> {
     sink: Arc<S>,
     settings: PublisherSettings,
     stats: Arc<Stats>,
-    health: Arc<Health>,
+    reachability: Arc<Reachability>,
     finished: mpsc::UnboundedSender<MessageKey>,
     /// Records ready to go, oldest first; each from a different submission.
     ready: VecDeque<Cursor>,
@@ -99,42 +104,42 @@ pub struct Publisher<S> {
     /// Records waiting out a backoff, by due time (the u64 breaks ties).
     backing_off: BTreeMap<(Instant, u64), Cursor>,
     tie: u64,
-    requests: Requests<Cursor, Result<Vec<Outcome>, String>>,
+    requests: RequestsInFlight<Cursor, Result<Vec<Outcome>, String>>,
 }
 
 impl<S: RecordSink> Publisher<S> {
     /// A publisher that reports each fully acknowledged submission's key on `finished`.
-    pub fn new(
+    pub(crate) fn new(
         sink: S,
         settings: PublisherSettings,
         stats: Arc<Stats>,
-        health: Arc<Health>,
+        reachability: Arc<Reachability>,
         finished: mpsc::UnboundedSender<MessageKey>,
     ) -> Self {
         Publisher {
             sink: Arc::new(sink),
             settings,
             stats,
-            health,
+            reachability,
             finished,
             ready: VecDeque::new(),
             ready_bytes: 0,
             backing_off: BTreeMap::new(),
             tie: 0,
-            requests: Requests::new(),
+            requests: RequestsInFlight::new(),
         }
     }
 
     /// Runs until `intake` is closed and every submission taken in is fully acknowledged.
     /// After `drain` fires, batches go at once instead of lingering.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         mut intake: mpsc::UnboundedReceiver<Submitted>,
         drain: CancellationToken,
     ) {
         let mut intake_open = true;
         let mut draining = false;
-        let mut beat = heartbeat::ticker();
+        let mut beat = liveness::ticker();
         loop {
             self.stats.heartbeats.publisher.beat();
             let now = Instant::now();
@@ -265,7 +270,7 @@ impl<S: RecordSink> Publisher<S> {
         let mut whole_request_failed = false;
         let outcomes = match result {
             Some(Ok(outcomes)) if outcomes.len() == cursors.len() => {
-                self.health.succeeded();
+                self.reachability.succeeded();
                 outcomes
             }
             other => {
@@ -274,7 +279,7 @@ impl<S: RecordSink> Publisher<S> {
                     Some(Ok(_)) => "response_mismatch".to_owned(),
                     None => "request_task_failed".to_owned(),
                 };
-                self.health.failed("PutRecords", &code);
+                self.reachability.failed("PutRecords", &code);
                 whole_request_failed = true;
                 vec![Outcome::Failed(code); cursors.len()]
             }

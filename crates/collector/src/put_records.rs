@@ -8,29 +8,25 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use telemetry_aws::error_code;
 
 /// Kinesis' limit on one PutRecords request: data plus partition keys of all records, 5 MiB.
-pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
-/// Kinesis' limit on records per PutRecords request.
-pub const MAX_REQUEST_RECORDS: usize = 500;
+pub(crate) const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+
+/// What one record counts against [`MAX_REQUEST_BYTES`]: its data plus its partition key.
+pub(crate) fn record_size(partition_key: &str, data: &[u8]) -> usize {
+    partition_key.len() + data.len()
+}
 
 /// One record to put.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The partition key.
     pub partition_key: String,
     /// The record's data.
     pub data: Vec<u8>,
 }
 
-impl Entry {
-    /// What the record counts against the request limit: data plus partition key.
-    pub fn size(&self) -> usize {
-        self.data.len() + self.partition_key.len()
-    }
-}
-
 /// The result of one record of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Kinesis gave it a sequence number.
     Acked,
     /// It failed with this code (`ProvisionedThroughputExceededException`, `InternalFailure`).
@@ -38,7 +34,7 @@ pub enum Outcome {
 }
 
 /// Where the publisher puts records. The collector uses [`KinesisSink`]; tests use fakes.
-pub trait RecordSink: Send + Sync + 'static {
+pub(crate) trait RecordSink: Send + Sync + 'static {
     /// Puts the records as one request. `Ok` carries one outcome per entry, in entry order;
     /// `Err` means the request failed as a whole, with a short code.
     fn put_records(
@@ -49,14 +45,14 @@ pub trait RecordSink: Send + Sync + 'static {
 
 /// A Kinesis stream.
 #[derive(Debug, Clone)]
-pub struct KinesisSink {
+pub(crate) struct KinesisSink {
     client: aws_sdk_kinesis::Client,
     stream_name: String,
 }
 
 impl KinesisSink {
     /// The stream `stream_name` through `client`.
-    pub fn new(client: aws_sdk_kinesis::Client, stream_name: String) -> Self {
+    pub(crate) fn new(client: aws_sdk_kinesis::Client, stream_name: String) -> Self {
         KinesisSink {
             client,
             stream_name,

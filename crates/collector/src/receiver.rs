@@ -9,8 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use telemetry_aws::error_code;
 use telemetry_model::record::time_processed_now;
 use telemetry_model::{PartitionKeySource, Submission};
 use tokio::sync::mpsc;
@@ -19,21 +17,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::dead_letter::Letter;
-use crate::health::Health;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::publisher::Submitted;
+use crate::queue::{Message, Queue};
+use crate::reachability::Reachability;
 use crate::stats::{SqsCall, Stats};
 
 /// The pause after an empty reply when QUEUE_WAIT_TIME_SEC is 0 (no long polling).
 const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);
 
 /// What a receive loop needs.
-#[derive(Debug, Clone)]
-pub struct Receiver {
-    /// The client.
-    pub sqs: aws_sdk_sqs::Client,
+pub(crate) struct Receiver<Q> {
     /// The queue.
-    pub queue_url: String,
+    pub queue: Arc<Q>,
     /// Messages per ReceiveMessage (1..=10).
     pub batch_size: u32,
     /// Long-poll wait.
@@ -56,15 +52,15 @@ pub struct Receiver {
     /// Counters.
     pub stats: Arc<Stats>,
     /// SQS reachability.
-    pub health: Arc<Health>,
+    pub reachability: Arc<Reachability>,
 }
 
-impl Receiver {
+impl<Q: Queue> Receiver<Q> {
     /// Receives until `stop` fires. A poll in progress then gets `stop_poll_wait` to return;
     /// its messages are held, not processed, and the shutdown hands them back. A poll still
     /// waiting after that is abandoned (a message SQS picks for it in that instant returns to
     /// the queue after its visibility timeout: late, never lost).
-    pub async fn run(self, stop: CancellationToken) {
+    pub(crate) async fn run(self, stop: CancellationToken) {
         let mut failures = 0u32;
         loop {
             // Biased: once `stop` has fired, never start another receive, even when permits
@@ -75,20 +71,11 @@ impl Receiver {
                 p = self.in_flight.reserve(self.batch_size) => p,
             };
             let Some(mut permit) = permit else { return };
-            let asked = i32::try_from(permit.num_permits()).unwrap_or(1);
+            let asked = u32::try_from(permit.num_permits()).unwrap_or(1);
             let sent_at = Instant::now();
             let call = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(asked)
-                // For the lag histogram: when SQS took the message in.
-                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-                .wait_time_seconds(i32::try_from(self.wait_time.as_secs()).unwrap_or(20))
-                .visibility_timeout(
-                    i32::try_from(self.visibility_timeout.as_secs()).unwrap_or(i32::MAX),
-                )
-                .send();
+                .queue
+                .receive(asked, self.wait_time, self.visibility_timeout);
             tokio::pin!(call);
             let mut stopping = false;
             let result = tokio::select! {
@@ -105,19 +92,18 @@ impl Receiver {
                 }
             };
             let messages = match result {
-                Ok(out) => {
-                    self.health.succeeded();
+                Ok(messages) => {
+                    self.reachability.succeeded();
                     Stats::add(&self.stats.receive_calls, 1);
                     failures = 0;
-                    let messages = out.messages.unwrap_or_default();
                     let histograms = &self.stats.histograms;
                     histograms
                         .receive_batch_messages
                         .observe(messages.len() as f64);
                     messages
                 }
-                Err(e) => {
-                    self.health.failed("ReceiveMessage", &error_code(&e));
+                Err(code) => {
+                    self.reachability.failed("ReceiveMessage", &code);
                     self.stats.sqs_call_failed(SqsCall::Receive);
                     drop(permit);
                     failures = failures.saturating_add(1);
@@ -138,7 +124,7 @@ impl Receiver {
             let mut held = Vec::with_capacity(messages.len());
             for message in messages {
                 let Some(receipt) = message.receipt_handle.clone() else {
-                    tracing::warn!(message_id = message.message_id.as_deref().unwrap_or(""),
+                    tracing::warn!(message_id = message.message_id.as_str(),
                         "a message came without a receipt handle; it cannot be deleted and is skipped");
                     continue;
                 };
@@ -166,8 +152,8 @@ impl Receiver {
     /// Validates one held message and passes it on. False if `stop` fired while it waited for
     /// record permits (the message stays held and is handed back at shutdown).
     async fn handle(&self, key: MessageKey, message: Message, stop: &CancellationToken) -> bool {
-        let message_id = message.message_id.as_deref().unwrap_or("");
-        let body = message.body.as_deref().unwrap_or("");
+        let message_id = message.message_id.as_str();
+        let body = message.body.as_str();
         let decoded = Submission::decode(body.as_bytes())
             .and_then(|s| s.explode(&time_processed_now(), self.key_source));
         let records = match decoded {
@@ -199,7 +185,7 @@ impl Receiver {
             }
         };
         Stats::add(&self.stats.valid, 1);
-        if let Some(lag) = lag_since_sent(&message) {
+        if let Some(lag) = message.sent_at_ms.and_then(lag_since_sent) {
             self.stats.histograms.event_lag.observe(lag);
         }
         if records.data.is_empty() {
@@ -220,15 +206,9 @@ impl Receiver {
     }
 }
 
-/// Seconds from the moment SQS took `message` in (its `SentTimestamp`, epoch milliseconds) to
-/// now, when its events are made; `None` without the attribute. A clock behind SQS's counts 0.
-fn lag_since_sent(message: &Message) -> Option<f64> {
-    let sent_ms: u64 = message
-        .attributes
-        .as_ref()?
-        .get(&MessageSystemAttributeName::SentTimestamp)?
-        .parse()
-        .ok()?;
+/// Seconds from the moment SQS took a message in (its `SentTimestamp`, epoch milliseconds) to
+/// now, when its events are made. A clock behind SQS's counts 0.
+fn lag_since_sent(sent_ms: u64) -> Option<f64> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;
@@ -237,3 +217,6 @@ fn lag_since_sent(message: &Message) -> Option<f64> {
             .as_secs_f64(),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,35 @@ use telemetry_aws::error_code;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::config::Config;
+
+/// What start-up found.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// The submissions queue's URL.
+    pub(crate) queue_url: String,
+    /// The dead-letter queue's URL, if one is set.
+    pub(crate) dead_letter_url: Option<String>,
+}
+
+/// Waits for the queue, the dead-letter queue if one is set, and the stream, in that order.
+/// `None` if `stop` fires first.
+pub(crate) async fn wait_for_resources(
+    config: &Config,
+    clients: &telemetry_aws::Clients,
+    stop: &CancellationToken,
+) -> Option<Found> {
+    let queue_url = wait_for_queue(&clients.sqs, &config.queue_name, stop).await?;
+    let dead_letter_url = match &config.dead_letter_queue_name {
+        Some(name) => Some(wait_for_queue(&clients.sqs, name, stop).await?),
+        None => None,
+    };
+    wait_for_stream(&clients.kinesis, &config.stream_name, stop).await?;
+    Some(Found {
+        queue_url,
+        dead_letter_url,
+    })
+}
 
 /// Retries `check` until it gives `Ok`, logging each new reason for waiting once.
 /// `None` if `stop` fires first.
@@ -44,7 +73,7 @@ where
 }
 
 /// Waits until the queue exists; returns its URL.
-pub async fn wait_for_queue(
+async fn wait_for_queue(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
     stop: &CancellationToken,
@@ -58,7 +87,7 @@ pub async fn wait_for_queue(
 }
 
 /// Waits until the stream accepts records (ACTIVE or UPDATING).
-pub async fn wait_for_stream(
+async fn wait_for_stream(
     kinesis: &aws_sdk_kinesis::Client,
     name: &str,
     stop: &CancellationToken,

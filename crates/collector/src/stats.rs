@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use prometheus_client::metrics::histogram::Histogram;
 use telemetry_model::DropReason;
 
-use crate::heartbeat::Heartbeats;
+use crate::liveness::Heartbeats;
 
 /// The error codes a failed record is counted under: Kinesis' per-record codes, and one for the
 /// records of a request that failed as a whole. A bounded set, for a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutFailure {
+pub(crate) enum PutFailure {
     /// `ProvisionedThroughputExceededException`: the shard's write limit (reshard or slow down).
     Throughput,
     /// `InternalFailure`.
@@ -27,7 +27,7 @@ pub enum PutFailure {
 
 impl PutFailure {
     /// Every kind, in label order.
-    pub const ALL: [PutFailure; 5] = [
+    pub(crate) const ALL: [PutFailure; 5] = [
         PutFailure::Throughput,
         PutFailure::Internal,
         PutFailure::Kms,
@@ -36,7 +36,7 @@ impl PutFailure {
     ];
 
     /// The kind of a per-record error code.
-    pub fn of_record(code: &str) -> Self {
+    pub(crate) fn of_record(code: &str) -> Self {
         match code {
             "ProvisionedThroughputExceededException" => PutFailure::Throughput,
             "InternalFailure" => PutFailure::Internal,
@@ -46,12 +46,12 @@ impl PutFailure {
     }
 
     /// The position in [`PutFailure::ALL`] (declaration order).
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 
     /// The label value.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             PutFailure::Throughput => "ProvisionedThroughputExceededException",
             PutFailure::Internal => "InternalFailure",
@@ -64,7 +64,7 @@ impl PutFailure {
 
 /// The SQS calls whose failures are counted apart (each retried).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqsCall {
+pub(crate) enum SqsCall {
     /// ReceiveMessage.
     Receive,
     /// DeleteMessageBatch.
@@ -75,15 +75,16 @@ pub enum SqsCall {
 
 impl SqsCall {
     /// Every call, in label order.
-    pub const ALL: [SqsCall; 3] = [SqsCall::Receive, SqsCall::Delete, SqsCall::ChangeVisibility];
+    pub(crate) const ALL: [SqsCall; 3] =
+        [SqsCall::Receive, SqsCall::Delete, SqsCall::ChangeVisibility];
 
     /// The position in [`SqsCall::ALL`] (declaration order).
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 
     /// The label value.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             SqsCall::Receive => "ReceiveMessage",
             SqsCall::Delete => "DeleteMessageBatch",
@@ -94,7 +95,7 @@ impl SqsCall {
 
 /// The distributions the metrics endpoint shows.
 #[derive(Debug)]
-pub struct Histograms {
+pub(crate) struct Histograms {
     /// Seconds from receiving a message to its deletion.
     pub receive_to_delete: Histogram,
     /// Seconds from the moment SQS says a message was sent to the moment its events were made
@@ -107,13 +108,14 @@ pub struct Histograms {
 }
 
 /// Bucket bounds of the latency histograms, in seconds: 10 ms to 30 min.
-pub const LATENCY_BUCKETS: [f64; 16] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
 ];
 /// Bucket bounds of records per PutRecords request (at most 500).
-pub const PUT_BATCH_BUCKETS: [f64; 9] = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 300.0, 500.0];
+pub(crate) const PUT_BATCH_BUCKETS: [f64; 9] =
+    [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 300.0, 500.0];
 /// Bucket bounds of messages per ReceiveMessage reply (at most 10).
-pub const RECEIVE_BATCH_BUCKETS: [f64; 11] =
+pub(crate) const RECEIVE_BATCH_BUCKETS: [f64; 11] =
     [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
 
 impl Default for Histograms {
@@ -131,67 +133,67 @@ impl Default for Histograms {
 #[derive(Debug, Default)]
 pub struct Stats {
     /// ReceiveMessage calls that succeeded.
-    pub receive_calls: AtomicU64,
+    pub(crate) receive_calls: AtomicU64,
     /// Messages returned by ReceiveMessage.
-    pub received: AtomicU64,
+    pub(crate) received: AtomicU64,
     /// Submissions that passed validation.
-    pub valid: AtomicU64,
+    pub(crate) valid: AtomicU64,
     /// Submissions dropped, by reason (indexed by [`DropReason::index`]).
-    pub dropped: [AtomicU64; DropReason::ALL.len()],
+    pub(crate) dropped: [AtomicU64; DropReason::ALL.len()],
     /// Submissions whose every event has a sequence number.
-    pub submissions_published: AtomicU64,
+    pub(crate) submissions_published: AtomicU64,
     /// Events acknowledged by Kinesis (first acknowledgement of each record we sent).
-    pub events_published: AtomicU64,
+    pub(crate) events_published: AtomicU64,
     /// PutRecords requests sent.
-    pub put_requests: AtomicU64,
+    pub(crate) put_requests: AtomicU64,
     /// Records that came back failed (per-record errors and records of failed requests), by
     /// kind (indexed like [`PutFailure::ALL`]).
-    pub put_failed_by_kind: [AtomicU64; PutFailure::ALL.len()],
+    pub(crate) put_failed_by_kind: [AtomicU64; PutFailure::ALL.len()],
     /// Failed records sent again once their backoff was over.
-    pub put_retries: AtomicU64,
+    pub(crate) put_retries: AtomicU64,
     /// DeleteMessageBatch calls sent.
-    pub delete_calls: AtomicU64,
+    pub(crate) delete_calls: AtomicU64,
     /// Messages deleted from the queue.
-    pub deleted: AtomicU64,
+    pub(crate) deleted: AtomicU64,
     /// Delete entries refused for good (the message will be redelivered: a duplicate).
-    pub delete_failed: AtomicU64,
+    pub(crate) delete_failed: AtomicU64,
     /// Visibility extensions that succeeded.
-    pub visibility_extended: AtomicU64,
+    pub(crate) visibility_extended: AtomicU64,
     /// Messages handed back to the queue (visibility 0) at shutdown.
-    pub handed_back: AtomicU64,
+    pub(crate) handed_back: AtomicU64,
     /// SQS calls that failed as a whole (receive, delete, visibility), each retried, by call
     /// (indexed like [`SqsCall::ALL`]).
-    pub sqs_call_failures_by_call: [AtomicU64; SqsCall::ALL.len()],
+    pub(crate) sqs_call_failures_by_call: [AtomicU64; SqsCall::ALL.len()],
     /// Dropped submissions accepted by the dead-letter queue.
-    pub dead_lettered: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
     /// Sends to the dead-letter queue that failed, each retried (the message stays held).
-    pub dead_letter_failures: AtomicU64,
+    pub(crate) dead_letter_failures: AtomicU64,
     /// Latency and batch-size distributions.
-    pub histograms: Histograms,
+    pub(crate) histograms: Histograms,
     /// When each loop last ran, for the liveness probe.
-    pub heartbeats: Heartbeats,
+    pub(crate) heartbeats: Heartbeats,
 }
 
 impl Stats {
     /// Adds `n` to a counter.
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
 
     /// Counts one dropped submission.
-    pub fn dropped(&self, reason: DropReason) {
+    pub(crate) fn dropped(&self, reason: DropReason) {
         self.dropped[reason.index()].fetch_add(1, Relaxed);
     }
 
     /// Counts records that failed, of one kind.
-    pub fn put_failed(&self, kind: PutFailure, n: u64) {
+    pub(crate) fn put_failed(&self, kind: PutFailure, n: u64) {
         if n > 0 {
             self.put_failed_by_kind[kind.index()].fetch_add(n, Relaxed);
         }
     }
 
     /// Counts one failed SQS call.
-    pub fn sqs_call_failed(&self, call: SqsCall) {
+    pub(crate) fn sqs_call_failed(&self, call: SqsCall) {
         self.sqs_call_failures_by_call[call.index()].fetch_add(1, Relaxed);
     }
 
@@ -253,7 +255,7 @@ impl Snapshot {
     }
 
     /// `reason=count` pairs of the non-zero reasons, e.g. `bad_ip=2 not_json=1`.
-    pub fn dropped_by_reason(&self) -> String {
+    pub(crate) fn dropped_by_reason(&self) -> String {
         DropReason::ALL
             .iter()
             .filter(|r| self.dropped_for(**r) > 0)
@@ -263,7 +265,7 @@ impl Snapshot {
     }
 
     /// The change from `earlier` to `self`, counter by counter.
-    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
+    pub(crate) fn since(&self, earlier: &Snapshot) -> Snapshot {
         Snapshot {
             receive_calls: self.receive_calls - earlier.receive_calls,
             received: self.received - earlier.received,

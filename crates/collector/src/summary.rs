@@ -10,7 +10,7 @@ use crate::in_flight::InFlight;
 use crate::stats::{Snapshot, Stats};
 
 /// Logs one summary line every `every` until `stop`, and a last one then.
-pub async fn run(
+pub(crate) async fn run(
     stats: Arc<Stats>,
     in_flight: Arc<InFlight>,
     every: Duration,

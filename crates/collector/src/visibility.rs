@@ -5,27 +5,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use futures::StreamExt;
-use telemetry_aws::error_code;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::health::Health;
-use crate::heartbeat;
 use crate::in_flight::{InFlight, MessageKey};
+use crate::liveness;
+use crate::queue::{EntryOutcome, Queue};
+use crate::reachability::Reachability;
 use crate::stats::{SqsCall, Stats};
 
 /// ChangeMessageVisibilityBatch calls in flight at once.
 const CONCURRENCY: usize = 8;
 
 /// Extends, and hands back, the visibility of held messages.
-#[derive(Debug, Clone)]
-pub struct Visibility {
-    /// The client.
-    pub sqs: aws_sdk_sqs::Client,
+pub(crate) struct Visibility<Q> {
     /// The queue.
-    pub queue_url: String,
+    pub queue: Arc<Q>,
     /// The visibility timeout set on receive and on each extension.
     pub timeout: Duration,
     /// The registry of held messages.
@@ -33,31 +28,42 @@ pub struct Visibility {
     /// Counters.
     pub stats: Arc<Stats>,
     /// SQS reachability.
-    pub health: Arc<Health>,
+    pub reachability: Arc<Reachability>,
     /// Held by an extension round and by a hand-back, so that an extension whose snapshot was
     /// taken before a hand-back can never land after it and hide the message again.
     pub gate: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl Visibility {
+// By hand: a derived Clone would ask `Q: Clone`, and only the `Arc` is cloned.
+impl<Q> Clone for Visibility<Q> {
+    fn clone(&self) -> Self {
+        Visibility {
+            queue: Arc::clone(&self.queue),
+            timeout: self.timeout,
+            in_flight: Arc::clone(&self.in_flight),
+            stats: Arc::clone(&self.stats),
+            reachability: Arc::clone(&self.reachability),
+            gate: Arc::clone(&self.gate),
+        }
+    }
+}
+
+impl<Q: Queue> Visibility<Q> {
     /// How often held messages are checked: often enough that a message is extended when half
     /// of its timeout is left, with several tries before it runs out.
-    pub fn tick(&self) -> Duration {
+    pub(crate) fn tick(&self) -> Duration {
         (self.timeout / 6).clamp(Duration::from_millis(100), Duration::from_secs(5))
     }
 
-    /// Extends, until `stop`, every held message that has less than half its timeout left.
-    pub async fn run_extender(self, stop: CancellationToken) {
+    /// Extends every held message that has less than half its timeout left, until the task is
+    /// aborted (by the drain, which abandons a round in progress, so the shutdown never waits
+    /// for a slow SQS here; the gate is released with it).
+    pub(crate) async fn run_extender(self) {
         let mut ticker = tokio::time::interval(self.tick());
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
+            ticker.tick().await;
             self.stats.heartbeats.extender.beat();
-            // A round is abandoned as soon as `stop` fires, so the shutdown never waits for a
-            // slow SQS here; the gate is released with it.
             let round = async {
                 let _round = self.gate.lock().await;
                 let sent_at = Instant::now();
@@ -70,13 +76,12 @@ impl Visibility {
             };
             // A round waits for SQS, which may take minutes through a network outage (each
             // call times out and is tried again): the loop still beats meanwhile, since
-            // waiting on SQS is not a stall (see `crate::heartbeat`).
+            // waiting on SQS is not a stall (see `crate::liveness`).
             tokio::pin!(round);
-            let mut beat = heartbeat::ticker();
+            let mut beat = liveness::ticker();
             loop {
                 tokio::select! {
                     biased;
-                    () = stop.cancelled() => return,
                     () = &mut round => break,
                     _ = beat.tick() => self.stats.heartbeats.extender.beat(),
                 }
@@ -101,7 +106,7 @@ impl Visibility {
     }
 
     /// Removes `messages` from the registry and hands them back (visibility 0).
-    pub async fn hand_back(&self, messages: Vec<(MessageKey, String)>) -> u64 {
+    pub(crate) async fn hand_back(&self, messages: Vec<(MessageKey, String)>) -> u64 {
         let _gate = self.gate.lock().await;
         let messages: Vec<_> = messages
             .into_iter()
@@ -125,11 +130,10 @@ impl Visibility {
         messages: Vec<(MessageKey, String)>,
         timeout: Duration,
     ) -> Vec<(MessageKey, Result<(), String>)> {
-        let secs = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
         let chunks: Vec<Vec<(MessageKey, String)>> =
             messages.chunks(10).map(<[_]>::to_vec).collect();
         futures::stream::iter(chunks)
-            .map(|chunk| self.change_batch(chunk, secs))
+            .map(|chunk| self.change_batch(chunk, timeout))
             .buffer_unordered(CONCURRENCY)
             .flat_map(futures::stream::iter)
             .collect()
@@ -139,53 +143,30 @@ impl Visibility {
     async fn change_batch(
         &self,
         chunk: Vec<(MessageKey, String)>,
-        secs: i32,
+        timeout: Duration,
     ) -> Vec<(MessageKey, Result<(), String>)> {
-        let entries = chunk
-            .iter()
-            .filter_map(|(key, receipt)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(key.to_string())
-                    .receipt_handle(receipt)
-                    .visibility_timeout(secs)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let call = self
-            .sqs
-            .change_message_visibility_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries));
-        match call.send().await {
-            Ok(out) => {
-                self.health.succeeded();
-                let ok: std::collections::HashSet<String> =
-                    out.successful.into_iter().map(|s| s.id).collect();
-                let mut failed: std::collections::HashMap<String, String> =
-                    out.failed.into_iter().map(|f| (f.id, f.code)).collect();
-                chunk
+        let sent: Vec<MessageKey> = chunk.iter().map(|(k, _)| *k).collect();
+        match self.queue.change_visibility(&chunk, timeout).await {
+            Ok(reply) => {
+                self.reachability.succeeded();
+                reply
+                    .outcomes(&sent)
                     .into_iter()
-                    .map(|(k, _)| {
-                        let id = k.to_string();
-                        let result = if ok.contains(&id) {
-                            Ok(())
-                        } else {
-                            Err(failed.remove(&id).unwrap_or_else(|| "missing_entry".into()))
-                        };
-                        (k, result)
+                    .map(|(k, outcome)| match outcome {
+                        EntryOutcome::Done => (k, Ok(())),
+                        EntryOutcome::Refused(code) | EntryOutcome::Retry(code) => (k, Err(code)),
                     })
                     .collect()
             }
-            Err(e) => {
-                let code = error_code(&e);
-                self.health.failed("ChangeMessageVisibilityBatch", &code);
+            Err(code) => {
+                self.reachability
+                    .failed("ChangeMessageVisibilityBatch", &code);
                 self.stats.sqs_call_failed(SqsCall::ChangeVisibility);
-                chunk
-                    .into_iter()
-                    .map(|(k, _)| (k, Err(code.clone())))
-                    .collect()
+                sent.into_iter().map(|k| (k, Err(code.clone()))).collect()
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,13 +6,11 @@
 // Test code panics on failed expectations by design.
 #![allow(clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use telemetry_aws::Clients;
-use telemetry_collector::stats::Stats;
-use telemetry_collector::Config;
+use telemetry_collector::{Collector, Config};
 use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::profile::{breakable, Profile};
 use telemetry_localenv::emulators;
@@ -52,17 +50,15 @@ async fn fleet_to_collector_to_verify_passes() {
         "--queue-receipts-to-delete-interval-sec=0.1",
         // One receive loop: moto's SQS can give one message to two concurrent receives.
         "--queue-receivers=1",
+        "--http-addr=127.0.0.1:0",
     ])
     .expect("config");
-    let stats = Arc::new(Stats::default());
+    let collector = Collector::build(config, clients.clone())
+        .await
+        .expect("build the collector");
+    let stats = collector.stats();
     let token = CancellationToken::new();
-    let collector_clients = clients.clone();
-    let collector = tokio::spawn(telemetry_collector::app::run_with_stats(
-        config,
-        collector_clients,
-        token.clone(),
-        Arc::clone(&stats),
-    ));
+    let collector = tokio::spawn(collector.run_until_stopped(token.clone().cancelled_owned()));
 
     // Sent while the collector drains, at most 100 ahead of it: moto's SQS slows down as the
     // queue grows (17 messages/s at a depth of 1,000).

@@ -57,7 +57,7 @@ fn start(fail: impl Fn(usize) -> bool + Send + Sync + 'static) -> Setup {
             in_flight: Arc::clone(&in_flight),
             deleter,
             stats: Arc::clone(&stats),
-            health: Arc::new(Health::new("SQS dead-letter queue")),
+            reachability: Arc::new(Reachability::new("SQS dead-letter queue")),
             backoff: Backoff::CALLS,
         },
     );

@@ -111,7 +111,7 @@ async fn publish(
         sink,
         settings,
         Arc::clone(&stats),
-        Arc::new(Health::new("Kinesis")),
+        Arc::new(Reachability::new("Kinesis")),
         done_tx,
     );
     publisher.run(rx, CancellationToken::new()).await;
@@ -241,7 +241,10 @@ async fn requests_respect_the_five_mib_limit() {
     let run = publish(subs, settings(500), |_, _| Outcome::Acked, |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     for r in &run.log.requests {
-        let bytes: usize = r.iter().map(Entry::size).sum();
+        let bytes: usize = r
+            .iter()
+            .map(|e| record_size(&e.partition_key, &e.data))
+            .sum();
         assert!(bytes <= MAX_REQUEST_BYTES, "{bytes} bytes in one request");
     }
     assert!(run.log.requests.iter().any(|r| r.len() == 8));

@@ -223,11 +223,20 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Every `telemetry_collector_*` series the dashboard and the alert rules query is one the
 /// collector really exposes: checked against its own `/metrics` output, not a list kept by hand.
-#[test]
-fn the_dashboard_and_alerts_query_only_series_the_collector_exposes() {
-    use std::sync::Arc;
-    let exposed = telemetry_collector::metrics::encode(&Arc::default(), &Arc::default())
-        .expect("encode the metrics");
+#[tokio::test]
+async fn the_dashboard_and_alerts_query_only_series_the_collector_exposes() {
+    // A collector built, not run: it serves its metrics from the start, and needs no AWS yet.
+    let config =
+        Config::from_args(["telemetry-collector", "--http-addr=127.0.0.1:0"]).expect("settings");
+    let nowhere = "http://127.0.0.1:9";
+    let clients = telemetry_aws::Clients::for_endpoints(nowhere, nowhere).await;
+    let collector = telemetry_collector::Collector::build(config, clients)
+        .await
+        .expect("build");
+    let (status, exposed) = telemetry_localenv::scrape::get(collector.address(), "/metrics")
+        .await
+        .expect("scrape /metrics");
+    assert_eq!(status, 200, "{exposed}");
     let series: std::collections::BTreeSet<&str> = exposed
         .lines()
         .filter(|l| !l.starts_with('#'))

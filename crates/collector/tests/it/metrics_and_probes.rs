@@ -1,6 +1,7 @@
-//! The HTTP listener of the collector binary: `/metrics` follows the work, counter by counter;
-//! `/readyz` turns 503 through an outage and back; `/healthz` stays 200 (an outage is not a
-//! stall); a busy address stops the collector at start with one line.
+//! The HTTP listener: `/metrics` of an in-process collector, scraped through the address it
+//! bound, follows the work counter by counter; `/readyz` turns 503 through an outage and back;
+//! `/healthz` stays 200 (an outage is not a stall); a busy address stops the binary at start
+//! with one line.
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use telemetry_model::DropReason;
 
 use crate::support::http::{get, Scrape};
-use crate::support::process::{spawn, BIN};
+use crate::support::process::BIN;
 use crate::support::submissions::{broken_kinds, valid};
 use crate::support::{wait_until, TestEnv};
 
@@ -18,8 +19,8 @@ const WITHIN: Duration = Duration::from_secs(60);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_the_work_and_the_probes_follow_an_outage() {
     let env = TestEnv::start(1).await;
-    let mut collector = spawn(&env, &[]);
-    let addr = collector.http_addr().await;
+    let collector = env.collector(&[]).await;
+    let addr = collector.addr;
     wait_until("ready", WITHIN, || async {
         get(addr, "/readyz").await.0 == 200
     })
@@ -127,9 +128,7 @@ async fn metrics_follow_the_work_and_the_probes_follow_an_outage() {
         "the failed record was sent again"
     );
 
-    collector.sigterm();
-    let (code, _) = collector.exit_within(WITHIN).await;
-    assert_eq!(code, Some(0));
+    collector.stop().await;
 }
 
 #[tokio::test]

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use telemetry_aws::Clients;
-use telemetry_collector::stats::Stats;
-use tokio_util::sync::CancellationToken;
+use telemetry_collector::{Collector, Stats};
 
 use crate::support::submissions::valid;
 use crate::support::{assert_published, by_submission, wait_until, TestEnv};
@@ -22,24 +21,20 @@ struct Crashable {
 fn crashable(env: &TestEnv, extra: &[&str]) -> Crashable {
     let config = env.config(extra);
     let (sqs, kinesis) = (env.sqs_proxy.url(), env.kinesis_proxy.url());
-    let stats = Arc::new(Stats::default());
     let (kill, killed) = std::sync::mpsc::channel::<()>();
-    let task_stats = Arc::clone(&stats);
+    let (built, stats) = std::sync::mpsc::channel::<Arc<Stats>>();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.spawn(async move {
             let clients = Clients::for_endpoints(&sqs, &kinesis).await;
-            telemetry_collector::app::run_with_stats(
-                config,
-                clients,
-                CancellationToken::new(),
-                task_stats,
-            )
-            .await;
+            let collector = Collector::build(config, clients).await.expect("build");
+            built.send(collector.stats()).expect("the test waits");
+            collector.run_until_stopped(std::future::pending()).await;
         });
         let _ = killed.recv();
         runtime.shutdown_background();
     });
+    let stats = stats.recv().expect("the collector is built");
     Crashable {
         stats,
         kill,

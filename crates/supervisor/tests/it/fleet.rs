@@ -42,14 +42,15 @@ async fn the_stream_follows_the_fleet_through_the_collector() {
         "--queue-receipts-to-delete-interval-sec=0.1",
         "--data-stream-max-requests-in-flight=1",
         "--summary-interval-sec=5",
+        "--http-addr=127.0.0.1:0",
     ])
     .expect("collector settings");
     let stop_collector = CancellationToken::new();
-    let collector = tokio::spawn(telemetry_collector::run(
-        config,
-        clients.clone(),
-        stop_collector.clone(),
-    ));
+    let collector = telemetry_collector::Collector::build(config, clients.clone())
+        .await
+        .expect("build the collector");
+    let collector =
+        tokio::spawn(collector.run_until_stopped(stop_collector.clone().cancelled_owned()));
     let mut supervisor = Supervisor::spawn(&url, &stream, FAST);
 
     let stop_fleet = CancellationToken::new();

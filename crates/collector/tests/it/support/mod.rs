@@ -16,8 +16,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde_json::Value;
 use telemetry_aws::Clients;
-use telemetry_collector::stats::{Snapshot, Stats};
-use telemetry_collector::Config;
+use telemetry_collector::{Collector, Config, Snapshot, Stats};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -120,6 +119,8 @@ impl TestEnv {
             "--queue-receipts-to-delete-interval-sec=0.1".to_owned(),
             "--summary-interval-sec=1".to_owned(),
             "--shutdown-grace-period-sec=10".to_owned(),
+            // A port of its own, so collectors of tests running at once never collide.
+            "--http-addr=127.0.0.1:0".to_owned(),
             // moto's SQS can hand one message to two concurrent ReceiveMessage calls (and then
             // lose track of another): tests that count deliveries exactly use one receive
             // loop. Tests of concurrent receiving pass --queue-receivers and tolerate duplicates.
@@ -138,19 +139,7 @@ impl TestEnv {
     pub async fn collector(&self, extra: &[&str]) -> RunningCollector {
         let config = self.config(extra);
         let clients = self.collector_clients().await;
-        let stats = Arc::new(Stats::default());
-        let token = CancellationToken::new();
-        let handle = tokio::spawn(telemetry_collector::app::run_with_stats(
-            config,
-            clients,
-            token.clone(),
-            Arc::clone(&stats),
-        ));
-        RunningCollector {
-            stats,
-            token,
-            handle,
-        }
+        RunningCollector::start(config, clients).await
     }
 
     /// Sends bodies with SendMessageBatch, ten at a time.
@@ -236,12 +225,29 @@ pub async fn send_to<S: AsRef<str>>(sqs: &aws_sdk_sqs::Client, queue_url: &str, 
 
 /// A collector running in this process.
 pub struct RunningCollector {
+    /// Its HTTP listener (`/metrics`, `/healthz`, `/readyz`).
+    pub addr: std::net::SocketAddr,
     pub stats: Arc<Stats>,
     pub token: CancellationToken,
     pub handle: tokio::task::JoinHandle<Snapshot>,
 }
 
 impl RunningCollector {
+    /// Builds a collector (its listener on the port `config` names, 0 in tests) and runs it
+    /// until [`RunningCollector::stop`].
+    pub async fn start(config: Config, clients: Clients) -> RunningCollector {
+        let collector = Collector::build(config, clients)
+            .await
+            .expect("the collector builds");
+        let token = CancellationToken::new();
+        RunningCollector {
+            addr: collector.address(),
+            stats: collector.stats(),
+            token: token.clone(),
+            handle: tokio::spawn(collector.run_until_stopped(token.cancelled_owned())),
+        }
+    }
+
     /// Signals shutdown and waits for the drain to end.
     pub async fn stop(self) -> Snapshot {
         self.token.cancel();

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How often an idle loop wakes just to beat.
-pub const BEAT_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
 /// A loop silent for this long is stalled.
-pub const STALLED_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(60);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -20,20 +20,20 @@ fn epoch() -> Instant {
 
 /// When one loop last ran.
 #[derive(Debug, Default)]
-pub struct Beat {
+pub(crate) struct Beat {
     // Milliseconds since `epoch()` plus one; 0 means the loop has not started.
     last_ms: AtomicU64,
 }
 
 impl Beat {
     /// The loop is running now.
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         let ms = u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(ms.saturating_add(1), Relaxed);
     }
 
     /// How long since the last beat; `None` before the first.
-    pub fn age(&self) -> Option<Duration> {
+    pub(crate) fn age(&self) -> Option<Duration> {
         let last = self.last_ms.load(Relaxed).checked_sub(1)?;
         Some(
             epoch()
@@ -45,7 +45,7 @@ impl Beat {
 
 /// The beats of the loops that must not stall.
 #[derive(Debug, Default)]
-pub struct Heartbeats {
+pub(crate) struct Heartbeats {
     /// The publisher's loop.
     pub publisher: Beat,
     /// The deleter's loop.
@@ -56,7 +56,7 @@ pub struct Heartbeats {
 
 impl Heartbeats {
     /// The loops that started and have been silent for longer than `after`.
-    pub fn stalled(&self, after: Duration) -> Vec<&'static str> {
+    pub(crate) fn stalled(&self, after: Duration) -> Vec<&'static str> {
         [
             ("publisher", &self.publisher),
             ("deleter", &self.deleter),
@@ -70,7 +70,7 @@ impl Heartbeats {
 }
 
 /// A ticker for a loop's `select!`: wakes it every [`BEAT_EVERY`] so an idle loop still beats.
-pub fn ticker() -> tokio::time::Interval {
+pub(crate) fn ticker() -> tokio::time::Interval {
     let mut ticker = tokio::time::interval(BEAT_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::health::Health;
 use crate::in_flight::InFlight;
+use crate::reachability::Reachability;
 
 /// How long a dependency must have been failing to count as unreachable.
-pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const UNREACHABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// The collector's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +32,9 @@ pub enum Phase {
 pub struct Status {
     phase: AtomicU8,
     /// The main queue's reachability.
-    pub sqs: Arc<Health>,
+    pub(crate) sqs: Arc<Reachability>,
     /// The stream's reachability.
-    pub kinesis: Arc<Health>,
+    pub(crate) kinesis: Arc<Reachability>,
     // The registry of held messages and its bounds (submissions, records), once it exists.
     in_flight: OnceLock<(Arc<InFlight>, u64, u64)>,
 }
@@ -43,8 +43,8 @@ impl Default for Status {
     fn default() -> Self {
         Status {
             phase: AtomicU8::new(Phase::Starting as u8),
-            sqs: Arc::new(Health::new("SQS")),
-            kinesis: Arc::new(Health::new("Kinesis")),
+            sqs: Arc::new(Reachability::new("SQS")),
+            kinesis: Arc::new(Reachability::new("Kinesis")),
             in_flight: OnceLock::new(),
         }
     }
@@ -52,7 +52,7 @@ impl Default for Status {
 
 impl Status {
     /// Moves to `phase`.
-    pub fn set_phase(&self, phase: Phase) {
+    pub(crate) fn set_phase(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
     }
 
@@ -66,7 +66,12 @@ impl Status {
     }
 
     /// Gives the probes the registry of held messages and its bounds (submissions, records).
-    pub fn set_in_flight(&self, in_flight: Arc<InFlight>, max_submissions: u64, max_records: u64) {
+    pub(crate) fn set_in_flight(
+        &self,
+        in_flight: Arc<InFlight>,
+        max_submissions: u64,
+        max_records: u64,
+    ) {
         let _ = self
             .in_flight
             .set((in_flight, max_submissions, max_records));
@@ -94,11 +99,14 @@ impl Status {
             Phase::Stopping => reasons.push("shutting down".into()),
             Phase::Running => {}
         }
-        for health in [&self.sqs, &self.kinesis] {
-            if let Some(d) = health.failing_for().filter(|d| *d >= UNREACHABLE_AFTER) {
+        for reachability in [&self.sqs, &self.kinesis] {
+            if let Some(d) = reachability
+                .failing_for()
+                .filter(|d| *d >= UNREACHABLE_AFTER)
+            {
                 reasons.push(format!(
                     "{} calls failing for {} s",
-                    health.name(),
+                    reachability.name(),
                     d.as_secs()
                 ));
             }

@@ -1,6 +1,6 @@
 //! Whether a dependency (SQS, Kinesis) answers, shared by every task that calls it, so that an
 //! outage logs one line when it starts and one when it ends, not an error per try; readiness
-//! ([`crate::status`]) reads how long an outage has lasted.
+//! ([`crate::readiness`]) reads how long an outage has lasted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// The reachability of one dependency.
 #[derive(Debug)]
-pub struct Health {
+pub(crate) struct Reachability {
     name: &'static str,
     // A copy of `since.is_some()`, for the lock-free check on every successful call; written
     // only under the lock, so the two never disagree for long.
@@ -17,10 +17,10 @@ pub struct Health {
     since: Mutex<Option<Instant>>,
 }
 
-impl Health {
+impl Reachability {
     /// A dependency named `name`, assumed reachable.
-    pub const fn new(name: &'static str) -> Self {
-        Health {
+    pub(crate) const fn new(name: &'static str) -> Self {
+        Reachability {
             name,
             failing: AtomicBool::new(false),
             since: Mutex::new(None),
@@ -28,7 +28,7 @@ impl Health {
     }
 
     /// A call failed as a whole with `code`: logs if this starts an outage.
-    pub fn failed(&self, call: &str, code: &str) {
+    pub(crate) fn failed(&self, call: &str, code: &str) {
         let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
         if since.is_none() {
             *since = Some(Instant::now());
@@ -44,7 +44,7 @@ impl Health {
     }
 
     /// A call succeeded: logs if this ends an outage.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         if !self.failing.load(Ordering::Relaxed) {
             return;
         }
@@ -55,19 +55,14 @@ impl Health {
         }
     }
 
-    /// True while the last call failed.
-    pub fn is_failing(&self) -> bool {
-        self.failing.load(Ordering::Relaxed)
-    }
-
     /// How long calls have been failing, if they are.
-    pub fn failing_for(&self) -> Option<Duration> {
+    pub(crate) fn failing_for(&self) -> Option<Duration> {
         let since = *self.since.lock().unwrap_or_else(|e| e.into_inner());
         since.map(|t| t.elapsed())
     }
 
     /// The dependency's name, as in log lines.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.name
     }
 }
