@@ -29,6 +29,7 @@ mod config;
 mod dead_letter;
 mod deleter;
 mod drain;
+mod histogram;
 mod http;
 mod in_flight;
 mod liveness;

@@ -14,10 +14,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use telemetry_model::DropReason;
 
+use crate::histogram::Histogram;
 use crate::readiness::Status;
 use crate::stats::{PutFailure, SqsCall, Stats};
 
@@ -256,6 +256,18 @@ impl Collector for Exporter {
             "event_lag_seconds",
             "Seconds from SQS's SentTimestamp to time_processed, per valid submission.",
             &h.event_lag,
+        )?;
+        histogram(
+            e,
+            "submission_lag_seconds",
+            "Seconds from SQS's SentTimestamp to the acknowledgement of the submission's last record, per valid submission.",
+            &h.submission_lag,
+        )?;
+        histogram(
+            e,
+            "put_records_duration_seconds",
+            "Seconds each PutRecords call took, answered or failed.",
+            &h.put_records_seconds,
         )?;
         histogram(
             e,

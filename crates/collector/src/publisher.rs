@@ -10,11 +10,20 @@
 //! Throughput comes from breadth instead: each request carries the next record of up to
 //! `DATA_STREAM_MAX_BUFFER_SIZE` different submissions, and several requests are in flight.
 //!
-//! A batch is sent when it is full (records or 5 MiB), when no request is in flight (waiting
-//! would only add latency), when its oldest record has waited the flush interval, or at once
-//! while draining for shutdown. A failed record (per-record error, failed or timed-out request)
-//! goes back with capped exponential backoff and jitter, per submission; its submission waits.
-//! A submission whose last record is acknowledged goes to the deleter.
+//! A submission pays the flush interval once, not at every step: its first record may wait up
+//! to `DATA_STREAM_FLUSH_INTERVAL_SEC` for others to share a request, while another request is
+//! in flight; its later records (and retries) have waited already and go as soon as a request
+//! slot is free. A batch is sent when it is full (records or 5 MiB), when no request is in
+//! flight (waiting would only add latency), when a record has waited enough (a later record of
+//! a submission, or a first record that waited the flush interval), or at once while draining
+//! for shutdown. At moderate load a submission's lag is then about one round trip per event
+//! plus at most one flush interval; under heavy load every slot is busy, so records gather
+//! while they wait for one and batches stay full.
+//!
+//! A failed record (per-record error, failed or timed-out request) goes back with capped
+//! exponential backoff and jitter, per submission; its submission waits. A submission whose
+//! last record is acknowledged goes to the deleter, and its lag (from SQS's `SentTimestamp`)
+//! is observed.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -31,7 +40,7 @@ use crate::liveness;
 use crate::put_records::{record_size, Entry, Outcome, RecordSink, MAX_REQUEST_BYTES};
 use crate::reachability::Reachability;
 use crate::requests_in_flight::RequestsInFlight;
-use crate::stats::{PutFailure, Stats};
+use crate::stats::{self, PutFailure, Stats};
 
 /// A valid submission handed to the publisher.
 #[derive(Debug)]
@@ -40,6 +49,8 @@ pub(crate) struct Submitted {
     pub key: MessageKey,
     /// Its encoded events, at least one.
     pub records: Records,
+    /// When SQS took the message in (epoch milliseconds), if it said: for the lag histogram.
+    pub sent_at_ms: Option<u64>,
 }
 
 /// How the publisher batches and retries.
@@ -64,8 +75,10 @@ struct Cursor {
     next: usize,
     /// Failed tries of that record.
     attempts: u32,
-    /// When the record became ready to send.
+    /// When the submission's first record became ready to send.
     since: Instant,
+    /// When SQS took the message in (epoch milliseconds).
+    sent_at_ms: Option<u64>,
 }
 
 impl Cursor {
@@ -98,8 +111,13 @@ pub(crate) struct Publisher<S> {
     stats: Arc<Stats>,
     reachability: Arc<Reachability>,
     finished: mpsc::UnboundedSender<MessageKey>,
-    /// Records ready to go, oldest first; each from a different submission.
-    ready: VecDeque<Cursor>,
+    /// First records of new submissions, oldest first: they may wait up to the flush interval
+    /// for company while another request is in flight.
+    fresh: VecDeque<Cursor>,
+    /// Records whose submission has waited already (later records, retries): they go as soon
+    /// as a request slot is free. Each ready record, fresh or due, is of another submission.
+    due: VecDeque<Cursor>,
+    /// Bytes of `fresh` and `due`, as they count against the request limit.
     ready_bytes: usize,
     /// Records waiting out a backoff, by due time (the u64 breaks ties).
     backing_off: BTreeMap<(Instant, u64), Cursor>,
@@ -122,7 +140,8 @@ impl<S: RecordSink> Publisher<S> {
             stats,
             reachability,
             finished,
-            ready: VecDeque::new(),
+            fresh: VecDeque::new(),
+            due: VecDeque::new(),
             ready_bytes: 0,
             backing_off: BTreeMap::new(),
             tie: 0,
@@ -148,7 +167,7 @@ impl<S: RecordSink> Publisher<S> {
                 self.send(batch);
             }
             if !intake_open
-                && self.ready.is_empty()
+                && self.ready_len() == 0
                 && self.backing_off.is_empty()
                 && self.requests.is_empty()
             {
@@ -190,13 +209,20 @@ impl<S: RecordSink> Publisher<S> {
             next: 0,
             attempts: 0,
             since: Instant::now(),
+            sent_at_ms: s.sent_at_ms,
         };
-        self.push_ready(cursor);
+        self.ready_bytes += cursor.entry_size();
+        self.fresh.push_back(cursor);
     }
 
-    fn push_ready(&mut self, cursor: Cursor) {
+    /// A record whose submission has waited its flush interval already.
+    fn push_due(&mut self, cursor: Cursor) {
         self.ready_bytes += cursor.entry_size();
-        self.ready.push_back(cursor);
+        self.due.push_back(cursor);
+    }
+
+    fn ready_len(&self) -> usize {
+        self.fresh.len() + self.due.len()
     }
 
     /// Moves records whose backoff is over to the ready queue.
@@ -205,41 +231,43 @@ impl<S: RecordSink> Publisher<S> {
             if entry.key().0 > now {
                 break;
             }
-            let mut cursor = entry.remove();
+            let cursor = entry.remove();
             Stats::add(&self.stats.put_retries, 1);
-            cursor.since = now;
-            self.push_ready(cursor);
+            self.push_due(cursor);
         }
     }
 
-    /// The next batch to send now, if the rules say one should go.
+    /// The next batch to send now, if the rules say one should go: records that have waited
+    /// first, then new submissions' first records, up to the record and byte limits.
     fn next_batch(&mut self, now: Instant, draining: bool) -> Option<Vec<Cursor>> {
-        let oldest = self.ready.front()?;
-        if self.requests.len() >= self.settings.max_requests {
+        if self.ready_len() == 0 || self.requests.len() >= self.settings.max_requests {
             return None;
         }
-        let full = self.ready.len() >= self.settings.batch_records
+        let full = self.ready_len() >= self.settings.batch_records
             || self.ready_bytes >= MAX_REQUEST_BYTES;
-        let go = full
-            || draining
-            || self.requests.is_empty()
-            || now >= oldest.since + self.settings.linger;
+        let lingered = self
+            .fresh
+            .front()
+            .is_some_and(|c| now >= c.since + self.settings.linger);
+        let go = full || draining || self.requests.is_empty() || !self.due.is_empty() || lingered;
         if !go {
             return None;
         }
-        let mut batch = Vec::with_capacity(self.ready.len().min(self.settings.batch_records));
+        let mut batch = Vec::with_capacity(self.ready_len().min(self.settings.batch_records));
         let mut bytes = 0;
-        while let Some(next) = self.ready.front() {
-            let size = next.entry_size();
-            if batch.len() == self.settings.batch_records
-                || (!batch.is_empty() && bytes + size > MAX_REQUEST_BYTES)
-            {
-                break;
+        for queue in [&mut self.due, &mut self.fresh] {
+            while let Some(next) = queue.front() {
+                let size = next.entry_size();
+                if batch.len() == self.settings.batch_records
+                    || (!batch.is_empty() && bytes + size > MAX_REQUEST_BYTES)
+                {
+                    break;
+                }
+                bytes += size;
+                batch.extend(queue.pop_front());
             }
-            bytes += size;
-            self.ready_bytes -= size;
-            batch.extend(self.ready.pop_front());
         }
+        self.ready_bytes -= bytes;
         Some(batch)
     }
 
@@ -249,15 +277,22 @@ impl<S: RecordSink> Publisher<S> {
         let histograms = &self.stats.histograms;
         histograms.put_batch_records.observe(entries.len() as f64);
         let sink = Arc::clone(&self.sink);
-        self.requests
-            .spawn(batch, async move { sink.put_records(entries).await });
+        let stats = Arc::clone(&self.stats);
+        self.requests.spawn(batch, async move {
+            let started = Instant::now();
+            let result = sink.put_records(entries).await;
+            let seconds = started.elapsed().as_secs_f64();
+            stats.histograms.put_records_seconds.observe(seconds);
+            result
+        });
     }
 
-    /// When the loop must wake even if nothing arrives: the end of the oldest ready record's
-    /// linger (only if it may go then), or the end of the earliest backoff.
+    /// When the loop must wake even if nothing arrives: the end of the oldest first record's
+    /// linger (only if it may go then), or the end of the earliest backoff. (Due records go at
+    /// once when a slot is free, and a slot is freed by a finished request, which wakes it.)
     fn next_wake(&self) -> Option<Instant> {
         let linger_end = self
-            .ready
+            .fresh
             .front()
             .filter(|_| self.requests.len() < self.settings.max_requests)
             .map(|c| c.since + self.settings.linger);
@@ -294,10 +329,12 @@ impl<S: RecordSink> Publisher<S> {
                     cursor.attempts = 0;
                     if cursor.next >= cursor.records.data.len() {
                         Stats::add(&self.stats.submissions_published, 1);
+                        if let Some(lag) = cursor.sent_at_ms.and_then(stats::seconds_since) {
+                            self.stats.histograms.submission_lag.observe(lag);
+                        }
                         self.finish(cursor.key);
                     } else {
-                        cursor.since = now;
-                        self.push_ready(cursor);
+                        self.push_due(cursor);
                     }
                 }
                 Outcome::Failed(code) => {

@@ -21,7 +21,7 @@ use crate::in_flight::{InFlight, MessageKey};
 use crate::publisher::Submitted;
 use crate::queue::{Message, Queue};
 use crate::reachability::Reachability;
-use crate::stats::{SqsCall, Stats};
+use crate::stats::{seconds_since, SqsCall, Stats};
 
 /// The pause after an empty reply when QUEUE_WAIT_TIME_SEC is 0 (no long polling).
 const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);
@@ -185,10 +185,16 @@ impl<Q: Queue> Receiver<Q> {
             }
         };
         Stats::add(&self.stats.valid, 1);
-        if let Some(lag) = message.sent_at_ms.and_then(lag_since_sent) {
+        let lag = message.sent_at_ms.and_then(seconds_since);
+        if let Some(lag) = lag {
             self.stats.histograms.event_lag.observe(lag);
         }
         if records.data.is_empty() {
+            // Nothing to publish: done now, which is also when its last record counts as
+            // acknowledged.
+            if let Some(lag) = lag {
+                self.stats.histograms.submission_lag.observe(lag);
+            }
             Stats::add(&self.stats.submissions_published, 1);
             self.in_flight.mark_dispatched(key);
             let _ = self.deleter.send(key);
@@ -200,22 +206,15 @@ impl<Q: Queue> Receiver<Q> {
             ok = self.in_flight.reserve_records(key, records.data.len()) => ok,
         };
         if reserved {
-            let _ = self.publisher.send(Submitted { key, records });
+            let sent_at_ms = message.sent_at_ms;
+            let _ = self.publisher.send(Submitted {
+                key,
+                records,
+                sent_at_ms,
+            });
         }
         true
     }
-}
-
-/// Seconds from the moment SQS took a message in (its `SentTimestamp`, epoch milliseconds) to
-/// now, when its events are made. A clock behind SQS's counts 0.
-fn lag_since_sent(sent_ms: u64) -> Option<f64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    Some(
-        now.saturating_sub(Duration::from_millis(sent_ms))
-            .as_secs_f64(),
-    )
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! Counters of the work done, shared by every task, read by the summary line and by the
 //! metrics endpoint ([`crate::metrics`]). Plain atomics: cheap on the hot path, no lock. The
-//! histograms take a short lock per observation, once per message or request, never per event.
+//! histograms ([`crate::histogram`]) are atomics too, observed once per message or request,
+//! never per event.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use prometheus_client::metrics::histogram::Histogram;
 use telemetry_model::DropReason;
 
+use crate::histogram::Histogram;
 use crate::liveness::Heartbeats;
 
 /// The error codes a failed record is counted under: Kinesis' per-record codes, and one for the
@@ -101,6 +102,11 @@ pub(crate) struct Histograms {
     /// Seconds from the moment SQS says a message was sent to the moment its events were made
     /// (`time_processed`): the honest near-realtime lag (`time_created` is device local time).
     pub event_lag: Histogram,
+    /// Seconds from the moment SQS says a message was sent to the acknowledgement of its
+    /// submission's last record: the lag a consumer of the stream feels.
+    pub submission_lag: Histogram,
+    /// Seconds each PutRecords call took, from sending to its answer (or failure).
+    pub put_records_seconds: Histogram,
     /// Records per PutRecords request.
     pub put_batch_records: Histogram,
     /// Messages per successful ReceiveMessage call.
@@ -110,6 +116,17 @@ pub(crate) struct Histograms {
 /// Bucket bounds of the latency histograms, in seconds: 10 ms to 30 min.
 pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+/// Bucket bounds of the submission lag, in seconds: fine around the tens of round trips a
+/// submission needs, then up to 30 min.
+pub(crate) const SUBMISSION_LAG_BUCKETS: [f64; 26] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0,
+    5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
+];
+/// Bucket bounds of a PutRecords call's duration, in seconds: 1 ms to the 10 s attempt timeout.
+pub(crate) const CALL_BUCKETS: [f64; 18] = [
+    0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
 ];
 /// Bucket bounds of records per PutRecords request (at most 500).
 pub(crate) const PUT_BATCH_BUCKETS: [f64; 9] =
@@ -121,10 +138,12 @@ pub(crate) const RECEIVE_BATCH_BUCKETS: [f64; 11] =
 impl Default for Histograms {
     fn default() -> Self {
         Histograms {
-            receive_to_delete: Histogram::new(LATENCY_BUCKETS),
-            event_lag: Histogram::new(LATENCY_BUCKETS),
-            put_batch_records: Histogram::new(PUT_BATCH_BUCKETS),
-            receive_batch_messages: Histogram::new(RECEIVE_BATCH_BUCKETS),
+            receive_to_delete: Histogram::new(&LATENCY_BUCKETS),
+            event_lag: Histogram::new(&LATENCY_BUCKETS),
+            submission_lag: Histogram::new(&SUBMISSION_LAG_BUCKETS),
+            put_records_seconds: Histogram::new(&CALL_BUCKETS),
+            put_batch_records: Histogram::new(&PUT_BATCH_BUCKETS),
+            receive_batch_messages: Histogram::new(&RECEIVE_BATCH_BUCKETS),
         }
     }
 }
@@ -285,6 +304,17 @@ impl Snapshot {
             dead_letter_failures: self.dead_letter_failures - earlier.dead_letter_failures,
         }
     }
+}
+
+/// Seconds from `epoch_ms` (epoch milliseconds) to now; a clock behind it counts 0.
+pub(crate) fn seconds_since(epoch_ms: u64) -> Option<f64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(
+        now.saturating_sub(std::time::Duration::from_millis(epoch_ms))
+            .as_secs_f64(),
+    )
 }
 
 #[cfg(test)]

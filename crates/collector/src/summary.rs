@@ -17,6 +17,8 @@ pub(crate) async fn run(
     stop: CancellationToken,
 ) {
     let mut last = stats.snapshot();
+    let lag = &stats.histograms.submission_lag;
+    let mut last_lag = lag.counts();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         let stopping = tokio::select! {
@@ -24,15 +26,29 @@ pub(crate) async fn run(
             _ = ticker.tick() => false,
         };
         let now = stats.snapshot();
-        log(&now.since(&last), &now, &in_flight);
+        let now_lag = lag.counts();
+        let interval: Vec<u64> = now_lag.iter().zip(&last_lag).map(|(n, l)| n - l).collect();
+        let lag_sec = Lag {
+            p50: lag.quantile(&interval, 0.5),
+            p99: lag.quantile(&interval, 0.99),
+        };
+        log(&now.since(&last), &now, &lag_sec, &in_flight);
         last = now;
+        last_lag = now_lag;
         if stopping {
             return;
         }
     }
 }
 
-fn log(delta: &Snapshot, total: &Snapshot, in_flight: &InFlight) {
+/// Quantiles of the interval's submission lag (SentTimestamp to the last record's
+/// acknowledgement), in seconds, as the histogram's buckets give them.
+struct Lag {
+    p50: Option<f64>,
+    p99: Option<f64>,
+}
+
+fn log(delta: &Snapshot, total: &Snapshot, lag: &Lag, in_flight: &InFlight) {
     tracing::info!(
         messages = delta.submissions_published + delta.dropped_total(),
         events = delta.events_published,
@@ -47,6 +63,9 @@ fn log(delta: &Snapshot, total: &Snapshot, in_flight: &InFlight) {
         // Only with a dead-letter queue, and only when something happened: `None` is left out.
         dead_lettered = nonzero(delta.dead_lettered),
         dead_letter_failures = nonzero(delta.dead_letter_failures),
+        // Only when a submission finished in the interval.
+        lag_p50_sec = lag.p50,
+        lag_p99_sec = lag.p99,
         in_flight_submissions = in_flight.len(),
         in_flight_records = in_flight.records(),
         total_events = total.events_published,

@@ -14,6 +14,8 @@ struct FakeSink {
     log: Arc<Mutex<Log>>,
     policy: Box<Policy>,
     fail_request: Box<dyn Fn(usize) -> bool + Send + Sync>,
+    /// The round trip of request number n (from 1); zero answers at the next yield.
+    rtt: Box<dyn Fn(usize) -> Duration + Send + Sync>,
 }
 
 #[derive(Default)]
@@ -39,7 +41,10 @@ impl RecordSink for FakeSink {
             log.requests.push(entries.clone());
             log.requests.len()
         };
-        tokio::task::yield_now().await;
+        match (self.rtt)(n) {
+            Duration::ZERO => tokio::task::yield_now().await,
+            rtt => tokio::time::sleep(rtt).await,
+        }
         let mut log = self.log.lock().expect("lock");
         for e in &entries {
             log.outstanding.remove(&e.partition_key);
@@ -71,6 +76,7 @@ fn submission(key: MessageKey, events: usize, bytes: usize) -> Submitted {
             partition_key: format!("pk-{key}"),
             data,
         },
+        sent_at_ms: None,
     }
 }
 
@@ -99,6 +105,7 @@ async fn publish(
         log: Arc::clone(&log),
         policy: Box::new(policy),
         fail_request: Box::new(fail_request),
+        rtt: Box::new(|_| Duration::ZERO),
     };
     let stats = Arc::new(Stats::default());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -257,4 +264,134 @@ async fn the_batch_size_setting_caps_requests() {
     let run = publish(subs, settings(7), |_, _| Outcome::Acked, |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     assert!(run.log.requests.iter().all(|r| r.len() <= 7));
+}
+
+/// A round trip of 20 to 30 ms, varying from request to request as a network's does.
+fn jittery_rtt(n: usize) -> Duration {
+    Duration::from_millis(20 + (n as u64 * 7919) % 11)
+}
+
+/// A publisher on a sink that answers every record after round trip `rtt(n)` for request n;
+/// the returned sender feeds it, and the receiver yields each finished submission's key.
+fn publisher_with_rtt(
+    settings: PublisherSettings,
+    rtt: impl Fn(usize) -> Duration + Send + Sync + 'static,
+) -> (
+    mpsc::UnboundedSender<Submitted>,
+    mpsc::UnboundedReceiver<MessageKey>,
+    Arc<Mutex<Log>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let log = Arc::new(Mutex::new(Log::default()));
+    let sink = FakeSink {
+        log: Arc::clone(&log),
+        policy: Box::new(|_, _| Outcome::Acked),
+        fail_request: Box::new(|_| false),
+        rtt: Box::new(rtt),
+    };
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let publisher = Publisher::new(
+        sink,
+        settings,
+        Arc::new(Stats::default()),
+        Arc::new(Reachability::new("Kinesis")),
+        done_tx,
+    );
+    let task = tokio::spawn(publisher.run(rx, CancellationToken::new()));
+    (tx, done_rx, log, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_submission_pays_the_flush_interval_once_not_at_every_step() {
+    // Submissions of 8 events arriving every 7 ms, round trips of 20-30 ms, except one
+    // request that takes 400 ms (a straggler: a slow connection, a retry): while it is in
+    // flight some request always is. Each submission needs 8 round trips (one record
+    // outstanding at a time) and may wait the flush interval once, for company; the
+    // straggler's own submissions wait for it, the others must not.
+    const EVENTS: usize = 8;
+    const STRAGGLER: usize = 2;
+    let linger = Duration::from_millis(50);
+    let settings = PublisherSettings {
+        batch_records: 500,
+        linger,
+        max_requests: 8,
+        backoff: Backoff::RECORDS,
+    };
+    let rtt = |n| {
+        if n == STRAGGLER {
+            Duration::from_millis(400)
+        } else {
+            jittery_rtt(n)
+        }
+    };
+    let (tx, mut done, log, task) = publisher_with_rtt(settings, rtt);
+    let arrived = Arc::new(Mutex::new(HashMap::new()));
+    let feeder = {
+        let arrived = Arc::clone(&arrived);
+        tokio::spawn(async move {
+            for k in 0..150 {
+                arrived.lock().expect("lock").insert(k, Instant::now());
+                tx.send(submission(k, EVENTS, 100)).expect("open");
+                tokio::time::sleep(Duration::from_millis(7)).await;
+            }
+        })
+    };
+    let mut lags = HashMap::new();
+    while let Some(key) = done.recv().await {
+        let since = arrived.lock().expect("lock")[&key];
+        lags.insert(format!("pk-{key}"), since.elapsed());
+    }
+    feeder.await.expect("feeder");
+    task.await.expect("publisher");
+    assert_eq!(lags.len(), 150);
+    let log = log.lock().expect("lock");
+    assert!(log.violations.is_empty(), "{:?}", log.violations);
+    let held_up: HashSet<&String> = log.requests[STRAGGLER - 1]
+        .iter()
+        .map(|e| &e.partition_key)
+        .collect();
+    let worst = lags
+        .iter()
+        .filter(|(key, _)| !held_up.contains(key))
+        .map(|(_, lag)| *lag)
+        .max()
+        .unwrap_or_default();
+    let most = linger + Duration::from_millis(30) * EVENTS as u32;
+    assert!(
+        worst <= most,
+        "the slowest submission took {worst:?}; one flush interval and 8 round trips are {most:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_stay_full_under_heavy_load() {
+    // 2,000 submissions of 8 events at once: every request slot is busy, so what is ready
+    // gathers while it waits for one.
+    let settings = PublisherSettings {
+        batch_records: 500,
+        linger: Duration::from_millis(50),
+        max_requests: 8,
+        backoff: Backoff::RECORDS,
+    };
+    let (tx, mut done, log, task) = publisher_with_rtt(settings, jittery_rtt);
+    for k in 0..2_000 {
+        tx.send(submission(k, 8, 100)).expect("open");
+    }
+    drop(tx);
+    let mut finished = 0;
+    while done.recv().await.is_some() {
+        finished += 1;
+    }
+    task.await.expect("publisher");
+    assert_eq!(finished, 2_000);
+    let log = log.lock().expect("lock");
+    let sizes: Vec<usize> = log.requests.iter().map(Vec::len).collect();
+    let mean = sizes.iter().sum::<usize>() / sizes.len();
+    assert!(sizes.iter().all(|n| *n <= 500));
+    assert!(
+        mean >= 400,
+        "{} requests of {mean} records on average: {sizes:?}",
+        sizes.len()
+    );
 }

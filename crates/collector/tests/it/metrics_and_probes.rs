@@ -77,6 +77,20 @@ async fn metrics_follow_the_work_and_the_probes_follow_an_outage() {
         5.0,
         "one per valid submission"
     );
+    assert_eq!(
+        m.value("submission_lag_seconds_count"),
+        5.0,
+        "one per valid submission, at its last record's acknowledgement"
+    );
+    assert!(
+        m.value("submission_lag_seconds_sum") >= m.value("event_lag_seconds_sum"),
+        "a submission is acknowledged after its events are made"
+    );
+    assert_eq!(
+        m.value("put_records_duration_seconds_count"),
+        requests,
+        "one per PutRecords call"
+    );
     assert_eq!(m.value("receive_batch_messages_sum"), total);
     assert_eq!(
         m.value("receive_batch_messages_count"),
@@ -127,6 +141,12 @@ async fn metrics_follow_the_work_and_the_probes_follow_an_outage() {
         m.value("put_records_retries_total") >= 1.0,
         "the failed record was sent again"
     );
+    assert_eq!(
+        m.value("put_records_duration_seconds_count"),
+        m.value("put_records_requests_total"),
+        "failed calls are timed too"
+    );
+    assert_eq!(m.value("submission_lag_seconds_count"), 6.0);
 
     collector.stop().await;
 }
