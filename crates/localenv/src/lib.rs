@@ -16,8 +16,12 @@
 pub mod cpu;
 pub mod emulators;
 pub mod faults;
+pub mod profile;
 pub mod proxy;
 pub mod resources;
 pub mod scrape;
+pub mod shard_limit;
 pub mod shard_map;
+pub mod signature;
+pub mod tls;
 pub mod token_bucket;

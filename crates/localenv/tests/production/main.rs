@@ -14,3 +14,7 @@
 mod support;
 
 mod loopback;
+mod rtt;
+mod shard_limits;
+mod signatures;
+mod tls;
