@@ -128,7 +128,7 @@ pub fn kinesalite() -> Result<Emulator, StartError> {
     start("kinesalite", cmd, port)
 }
 
-/// LocalStack community in host mode, SQS only, on a free port (installed by
+/// LocalStack community in host mode, SQS only, on a free port of 127.0.0.1 only (installed by
 /// `scripts/install-emulators.sh --localstack`). Its state lives under `.tools/localstack-root`.
 pub fn localstack_sqs() -> Result<Emulator, StartError> {
     let port = free_port().map_err(|e| StartError::Spawn("localstack", e))?;
@@ -140,6 +140,14 @@ pub fn localstack_sqs() -> Result<Emulator, StartError> {
         .env("FILESYSTEM_ROOT", root)
         .env("SQS_ENDPOINT_STRATEGY", "path")
         .env("SERVICES", "sqs")
-        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"));
+        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+        // LocalStack's default gateway server (twisted) ignores the host of GATEWAY_LISTEN and
+        // listens on every interface; hypercorn binds the address given.
+        .env("GATEWAY_SERVER", "hypercorn")
+        // No DNS server (it would listen on 0.0.0.0:53), no certificate download, no analytics:
+        // nothing but the loopback gateway.
+        .env("DNS_ADDRESS", "0")
+        .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+        .env("DISABLE_EVENTS", "1");
     start("localstack", cmd, port)
 }
