@@ -247,27 +247,52 @@ async fn a_put_record_over_the_limit_is_a_throughput_error() {
     panic!("no two PutRecord calls within a second in five tries");
 }
 
+/// Once kinesalite has `shards` open shards and the proxy sees the same, a burst of 150 records
+/// per shard: each takes 100 (a new shard has a full bucket of its own). Returns the shards and
+/// the accepted records.
+async fn burst_once_followed(
+    k: &Kinesis,
+    proxy: &Proxy,
+    clients: &Clients,
+    shards: usize,
+    tag: &str,
+) -> (ShardMap, PerShard) {
+    wait_until(
+        &format!("kinesalite to have {shards} open shards"),
+        Duration::from_secs(10),
+        || async { k.open_shards().await.ranges().len() == shards },
+    )
+    .await;
+    let map = k.open_shards().await;
+    wait_until(
+        &format!("the proxy to see the {shards} open shards"),
+        Duration::from_secs(10),
+        || async { proxy.open_shards(&k.stream).await.as_ref() == Some(&map) },
+    )
+    .await;
+    let records = burst(&map, 150, tag);
+    let sent = sent_of(&records);
+    let seen = put_and_check(clients, &k.stream, records).await;
+    assert_limited(&seen, &sent, &map, 100);
+    (map, seen)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_limits_follow_a_split_and_a_merge() {
     let k = Kinesis::start(1).await;
     let (proxy, clients) = limited_proxy(&k, ShardLimits::per_shard(100, 1024 * 1024)).await;
-    let mut all_accepted = BTreeSet::new();
-    let mut check = |seen: &PerShard| {
+    let mut accepted = BTreeSet::new();
+    let mut keep = |seen: &PerShard| {
         for (s, ds) in &seen.accepted {
-            all_accepted.extend(ds.iter().map(|d| (s.clone(), d.clone())));
+            accepted.extend(ds.iter().map(|d| (s.clone(), d.clone())));
         }
     };
 
     // One shard: 150 records, 100 accepted.
-    let before = k.open_shards().await;
-    let records = burst(&before, 150, "before");
-    let sent = sent_of(&records);
-    let seen = put_and_check(&clients, &k.stream, records).await;
-    assert_limited(&seen, &sent, &before, 100);
-    check(&seen);
+    let (before, seen) = burst_once_followed(&k, &proxy, &clients, 1, "before").await;
+    keep(&seen);
 
-    // A split through the proxy: it follows it at once, and the children have buckets of their
-    // own.
+    // A split through the proxy: it follows it at once.
     let parent = before.ranges()[0].shard_id.clone();
     clients
         .kinesis
@@ -278,64 +303,31 @@ async fn the_limits_follow_a_split_and_a_merge() {
         .send()
         .await
         .expect("SplitShard through the proxy");
-    wait_until(
-        "kinesalite to open the children",
-        Duration::from_secs(10),
-        || async { k.open_shards().await.ranges().len() == 2 },
-    )
-    .await;
-    let split = k.open_shards().await;
-    wait_until(
-        "the proxy to see the children",
-        Duration::from_secs(10),
-        || async { proxy.open_shards(&k.stream).await.as_ref() == Some(&split) },
-    )
-    .await;
-    let records = burst(&split, 150, "split");
-    let sent = sent_of(&records);
-    let seen = put_and_check(&clients, &k.stream, records).await;
-    assert_limited(&seen, &sent, &split, 100);
+    let (split, seen) = burst_once_followed(&k, &proxy, &clients, 2, "split").await;
     assert!(
         !seen.accepted.contains_key(&parent),
         "the closed parent takes nothing"
     );
-    check(&seen);
+    keep(&seen);
 
     // A merge straight at the emulator, which the proxy does not see: its periodic refresh
     // follows it.
-    let (a, b) = (&split.ranges()[0].shard_id, &split.ranges()[1].shard_id);
     k.admin
         .kinesis
         .merge_shards()
         .stream_name(&k.stream)
-        .shard_to_merge(a)
-        .adjacent_shard_to_merge(b)
+        .shard_to_merge(&split.ranges()[0].shard_id)
+        .adjacent_shard_to_merge(&split.ranges()[1].shard_id)
         .send()
         .await
         .expect("MergeShards");
-    wait_until(
-        "kinesalite to open the merged shard",
-        Duration::from_secs(10),
-        || async { k.open_shards().await.ranges().len() == 1 },
-    )
-    .await;
-    let merged = k.open_shards().await;
-    wait_until(
-        "the proxy to see the merged shard",
-        Duration::from_secs(10),
-        || async { proxy.open_shards(&k.stream).await.as_ref() == Some(&merged) },
-    )
-    .await;
-    let records = burst(&merged, 150, "merged");
-    let sent = sent_of(&records);
-    let seen = put_and_check(&clients, &k.stream, records).await;
-    assert_limited(&seen, &sent, &merged, 100);
-    check(&seen);
+    let (_, seen) = burst_once_followed(&k, &proxy, &clients, 1, "merged").await;
+    keep(&seen);
 
     // Four shards were limited in turn, 100 records each; the stream holds exactly those.
     let counts = proxy.shard_counts();
     assert_eq!(counts.len(), 4);
     assert!(counts.iter().all(|c| c.accepted == 100));
     let stored: BTreeSet<(String, Vec<u8>)> = k.records().await.into_iter().collect();
-    assert_eq!(stored, all_accepted);
+    assert_eq!(stored, accepted);
 }

@@ -7,7 +7,8 @@ use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -66,6 +67,12 @@ fn alter_signed_header(request: &mut HttpRequest) {
         .insert("content-type", "application/x-amz-json-1.0");
 }
 
+/// The call was refused by the proxy with HTTP 403 and `code` (as the SDK reads it).
+fn assert_refused<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, code: &str) {
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    assert_eq!(err.code(), Some(code));
+}
+
 fn signature_checked() -> Profile {
     Profile {
         signatures: Some(SignatureCheck::test_credentials()),
@@ -112,8 +119,7 @@ async fn kinesis_refuses_requests_altered_after_signing() {
         .send()
         .await
         .expect_err("an altered body is refused");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
-    assert_eq!(err.code(), Some("InvalidSignatureException"));
+    assert_refused(&err, "InvalidSignatureException");
     assert!(err.message().unwrap_or_default().starts_with(
         "The request signature we calculated does not match the signature you provided."
     ));
@@ -123,8 +129,7 @@ async fn kinesis_refuses_requests_altered_after_signing() {
         .send()
         .await
         .expect_err("an altered signed header is refused");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
-    assert_eq!(err.code(), Some("InvalidSignatureException"));
+    assert_refused(&err, "InvalidSignatureException");
 
     let stranger = aws_sdk_kinesis::Client::from_conf(
         kinesis
@@ -138,8 +143,7 @@ async fn kinesis_refuses_requests_altered_after_signing() {
         .send()
         .await
         .expect_err("an unknown key is refused");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
-    assert_eq!(err.code(), Some("UnrecognizedClientException"));
+    assert_refused(&err, "UnrecognizedClientException");
 
     assert_eq!(proxy.injected().bad_signatures, 3);
     assert_eq!(
@@ -182,13 +186,9 @@ async fn sqs_refuses_requests_altered_after_signing_in_its_own_vocabulary() {
         .send()
         .await
         .expect_err("an altered body is refused");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
     // SQS's JSON protocol answers com.amazon.coral.service#InvalidSignatureException; the SDK
     // reads the code after the '#'.
-    assert_eq!(
-        aws_sdk_sqs::error::ProvideErrorMetadata::code(&err),
-        Some("InvalidSignatureException")
-    );
+    assert_refused(&err, "InvalidSignatureException");
     assert!(proxy.injected().bad_signatures >= 1);
     let queues = clients.sqs.list_queues().send().await.expect("ListQueues");
     let urls = queues.queue_urls();
