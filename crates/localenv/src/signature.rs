@@ -4,7 +4,9 @@
 //! with), and refuses a request whose signature differs, whose credential scope names another
 //! service or day, or whose `X-Amz-Date` is more than 15 minutes away from now. The emulators
 //! check nothing; production does, and a request altered after signing (by a buggy middleware,
-//! or a retry that changed the body) fails there, so it fails here.
+//! or a retry that changed the body) fails there, so it fails here. The proxy checks the calls
+//! of the AWS JSON protocol (those with an `X-Amz-Target`, every call the SDKs make to SQS and
+//! Kinesis); anything else passes unchecked.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
