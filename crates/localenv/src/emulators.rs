@@ -98,7 +98,7 @@ fn start(name: &'static str, mut cmd: Command, port: u16) -> Result<Emulator, St
     Ok(emulator)
 }
 
-/// moto server (used for SQS) on a free port.
+/// moto server (used for SQS) on a free port, listening on 127.0.0.1 only.
 pub fn moto() -> Result<Emulator, StartError> {
     let port = free_port().map_err(|e| StartError::Spawn("moto_server", e))?;
     let mut cmd = Command::new(tool("TC_MOTO_SERVER", ".tools/venv/bin/moto_server")?);
@@ -107,12 +107,15 @@ pub fn moto() -> Result<Emulator, StartError> {
 }
 
 /// kinesalite (Kinesis) on a free port; streams are created, deleted and updated at once.
+/// Started through `crates/localenv/kinesalite.js`, which listens on 127.0.0.1 only (the
+/// kinesalite command line listens on every interface). `TC_KINESALITE` names the installed
+/// kinesalite package directory when it is not `.tools/node/node_modules/kinesalite`.
 pub fn kinesalite() -> Result<Emulator, StartError> {
     let port = free_port().map_err(|e| StartError::Spawn("kinesalite", e))?;
-    let mut cmd = Command::new(tool(
-        "TC_KINESALITE",
-        ".tools/node/node_modules/.bin/kinesalite",
-    )?);
+    let module = tool("TC_KINESALITE", ".tools/node/node_modules/kinesalite")?;
+    let mut cmd = Command::new("node");
+    cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kinesalite.js"))
+        .arg(module);
     cmd.args(["--port", &port.to_string(), "--shardLimit", "1000"]);
     cmd.args([
         "--createStreamMs",
@@ -125,7 +128,7 @@ pub fn kinesalite() -> Result<Emulator, StartError> {
     start("kinesalite", cmd, port)
 }
 
-/// LocalStack community in host mode, SQS only, on a free port (installed by
+/// LocalStack community in host mode, SQS only, on a free port of 127.0.0.1 only (installed by
 /// `scripts/install-emulators.sh --localstack`). Its state lives under `.tools/localstack-root`.
 pub fn localstack_sqs() -> Result<Emulator, StartError> {
     let port = free_port().map_err(|e| StartError::Spawn("localstack", e))?;
@@ -137,6 +140,14 @@ pub fn localstack_sqs() -> Result<Emulator, StartError> {
         .env("FILESYSTEM_ROOT", root)
         .env("SQS_ENDPOINT_STRATEGY", "path")
         .env("SERVICES", "sqs")
-        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"));
+        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+        // LocalStack's default gateway server (twisted) ignores the host of GATEWAY_LISTEN and
+        // listens on every interface; hypercorn binds the address given.
+        .env("GATEWAY_SERVER", "hypercorn")
+        // No DNS server (it would listen on 0.0.0.0:53), no certificate download, no analytics:
+        // nothing but the loopback gateway.
+        .env("DNS_ADDRESS", "0")
+        .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+        .env("DISABLE_EVENTS", "1");
     start("localstack", cmd, port)
 }

@@ -150,20 +150,50 @@ pub fn split_entries(
     plan: &Plan,
     rng: &mut impl Rng,
 ) -> Option<Split> {
-    let key = entries_key(service, action)?;
+    entries_key(service, action)?;
     if plan.entry_share <= 0.0 {
         return None;
     }
-    let mut body: Value = serde_json::from_slice(request).ok()?;
+    let body: Value = serde_json::from_slice(request).ok()?;
+    split_by(service, action, body, |entry| {
+        random_entry_fault(service, plan, entry, rng)
+    })
+}
+
+/// The error an entry gets from the plan's share of entry faults, or `None` when the dice spare
+/// it.
+pub fn random_entry_fault(
+    service: Service,
+    plan: &Plan,
+    entry: &Value,
+    rng: &mut impl Rng,
+) -> Option<Value> {
+    (plan.entry_share > 0.0 && rng.gen_bool(plan.entry_share.clamp(0.0, 1.0)))
+        .then(|| entry_error(service, plan.entry_fault, entry, rng))
+}
+
+/// Takes out of a batch request the entries `fail` answers an error for (in the service's
+/// vocabulary for a failed entry), keeping the others in order. This one machinery serves every
+/// reason to fail an entry: the plan's random share, and the shard limits of the production
+/// profile. `None` when the call is not a batch call, the body is not what the service sends,
+/// or no entry failed.
+pub fn split_by(
+    service: Service,
+    action: &str,
+    mut body: Value,
+    mut fail: impl FnMut(&Value) -> Option<Value>,
+) -> Option<Split> {
+    let key = entries_key(service, action)?;
     let entries = body.get_mut(key)?.as_array_mut()?;
     let mut failed = Vec::with_capacity(entries.len());
     let mut kept = Vec::with_capacity(entries.len());
     for entry in entries.drain(..) {
-        if rng.gen_bool(plan.entry_share.clamp(0.0, 1.0)) {
-            failed.push(Some(entry_error(service, plan.entry_fault, &entry, rng)));
-        } else {
-            failed.push(None);
-            kept.push(entry);
+        match fail(&entry) {
+            Some(error) => failed.push(Some(error)),
+            None => {
+                failed.push(None);
+                kept.push(entry);
+            }
         }
     }
     if failed.iter().all(Option::is_none) {

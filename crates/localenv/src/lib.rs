@@ -2,9 +2,13 @@
 //! benchmarks and the one-command local run:
 //!
 //! - [`emulators`]: moto server (SQS) and kinesalite (Kinesis), installed pinned into `.tools/`
-//!   by `scripts/install-emulators.sh`, started on free loopback ports, killed when dropped.
-//! - [`proxy`]: a fault-injecting HTTP proxy in front of an emulator, steered by a [`faults`]
-//!   plan: outages, failed requests and entries, resets, lost answers, latency.
+//!   by `scripts/install-emulators.sh`, started on free loopback ports (127.0.0.1 only), killed
+//!   when dropped.
+//! - [`proxy`]: a fault-injecting HTTP(S) proxy in front of an emulator, steered by a [`faults`]
+//!   plan: outages, failed requests and entries, resets, lost answers, latency; and shaped by a
+//!   [`profile`]: production's round-trip time, Kinesis's per-shard limits ([`shard_limit`],
+//!   over [`shard_map`] and [`token_bucket`]), SigV4 checks ([`signature`]), TLS ([`tls`]).
+//!   `docs/production-shape.md` says how to use it and what it models.
 //! - [`resources`]: creating the queue and the stream, waiting until the stream is active.
 //! - [`cpu`]: a process's CPU time, for CPU-per-event figures.
 //! - [`scrape`]: GETs against a collector's HTTP listener, and reading its metrics.
@@ -12,6 +16,12 @@
 pub mod cpu;
 pub mod emulators;
 pub mod faults;
+pub mod profile;
 pub mod proxy;
 pub mod resources;
 pub mod scrape;
+pub mod shard_limit;
+pub mod shard_map;
+pub mod signature;
+pub mod tls;
+pub mod token_bucket;

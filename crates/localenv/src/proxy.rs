@@ -3,12 +3,30 @@
 //! (500, 503, throttling, reset connections, lost answers), fail chosen entries inside
 //! `PutRecords` and `DeleteMessageBatch` answers, add latency. It understands the AWS JSON
 //! protocol just enough for that (see [`crate::faults`]); everything else is passed through.
-//! Bodies are rewritten after the SDK signed them: the emulators do not check signatures.
+//!
+//! Beside the plan, a [`Profile`] gives the proxy production's shape (see [`crate::profile`]):
+//! a round-trip time on every call, Kinesis's per-shard limits (see [`crate::shard_limit`]) and
+//! SigV4 signature checks (see [`crate::signature`]); and the proxy can serve HTTPS with a
+//! certificate of a [`Ca`] generated for the run. Signatures are checked on the request as
+//! received; bodies are rewritten (for entry faults and shard limits) only after that.
+//!
+//! ```no_run
+//! # async fn f(kinesalite: std::net::SocketAddr) -> anyhow::Result<()> {
+//! use telemetry_localenv::{faults::Service, profile::Profile, proxy::Proxy, tls::Ca};
+//! let ca = Ca::generate(std::env::temp_dir().join("ca.pem"))?;
+//! let proxy = Proxy::builder(kinesalite)
+//!     .tls(&ca)
+//!     .profile(Profile::production(Service::Kinesis))
+//!     .start()
+//!     .await?;
+//! // Processes given SSL_CERT_FILE=<ca.cert_file()> reach it at proxy.url() (https://...).
+//! # Ok(()) }
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -17,18 +35,35 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::faults::{self, Plan, RequestFault, Service};
+use crate::profile::Profile;
+use crate::shard_limit::{self, Limiter, ShardCount, Throttled};
+use crate::shard_map::ShardMap;
+use crate::tls::Ca;
 
 /// A proxy to one target.
 #[derive(Debug)]
 pub struct Proxy {
-    /// Where the proxy listens.
+    /// Where the proxy listens (always on 127.0.0.1).
     pub addr: SocketAddr,
+    tls: bool,
     shared: Arc<Shared>,
     stop: CancellationToken,
+}
+
+/// How a proxy starts: to which target, over TLS or not, with which profile.
+#[derive(Debug)]
+#[must_use]
+pub struct ProxyBuilder {
+    target: SocketAddr,
+    tls: Option<Ca>,
+    profile: Profile,
 }
 
 /// What the proxy did, for tests to check that a fault really happened.
@@ -38,65 +73,139 @@ pub struct Injected {
     pub forwarded: u64,
     /// Requests failed as a whole (including lost answers and resets).
     pub requests: u64,
-    /// Entries failed inside batch answers.
+    /// Entries failed inside batch answers by the plan.
     pub entries: u64,
     /// Connections refused or closed while down.
     pub refused: u64,
+    /// Records refused by the shard limits (inside `PutRecords` answers, or whole `PutRecord`
+    /// calls); per shard in [`Proxy::shard_counts`].
+    pub throttled: u64,
+    /// Requests refused by the signature check.
+    pub bad_signatures: u64,
+    /// TLS handshakes that failed (e.g. a client that does not trust the CA).
+    pub failed_handshakes: u64,
 }
 
 #[derive(Debug)]
 struct Shared {
     target: SocketAddr,
     state: Mutex<State>,
+    limiter: Arc<Limiter>,
     forwarded: AtomicU64,
     requests: AtomicU64,
     entries: AtomicU64,
     refused: AtomicU64,
+    throttled: AtomicU64,
+    bad_signatures: AtomicU64,
+    failed_handshakes: AtomicU64,
 }
 
 #[derive(Debug)]
 struct State {
     plan: Plan,
+    profile: Arc<Profile>,
     /// Cancelled when the proxy goes down: ends the connections of this generation.
     generation: CancellationToken,
     rng: SmallRng,
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+/// The proxy's client to its target (plain HTTP on loopback).
+pub(crate) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-impl Proxy {
-    /// Starts a healthy proxy to `target` on a free loopback port.
-    pub async fn start(target: SocketAddr) -> std::io::Result<Proxy> {
+/// The calls that change a stream's shards: the shard limits follow them.
+const RESHARDING: [&str; 3] = ["UpdateShardCount", "SplitShard", "MergeShards"];
+
+impl ProxyBuilder {
+    /// Serves HTTPS with a certificate of `ca` (for `127.0.0.1` and `localhost`).
+    pub fn tls(mut self, ca: &Ca) -> ProxyBuilder {
+        self.tls = Some(ca.clone());
+        self
+    }
+
+    /// Starts with `profile` (it can be changed later with [`Proxy::set_profile`]).
+    pub fn profile(mut self, profile: Profile) -> ProxyBuilder {
+        self.profile = profile;
+        self
+    }
+
+    /// Starts the proxy on a free loopback port, healthy (no faults planned).
+    pub async fn start(self) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build_http();
         let shared = Arc::new(Shared {
-            target,
+            target: self.target,
             state: Mutex::new(State {
                 plan: Plan::healthy(),
+                profile: Arc::new(self.profile),
                 generation: CancellationToken::new(),
                 rng: SmallRng::from_entropy(),
             }),
+            limiter: Arc::new(Limiter::new(client.clone(), self.target)),
             forwarded: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             entries: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            bad_signatures: AtomicU64::new(0),
+            failed_handshakes: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
-        let client: HttpClient = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build_http();
+        let tls = self.tls.as_ref().map(Ca::acceptor);
+        let is_tls = tls.is_some();
         tokio::spawn(accept_loop(
             listener,
             Arc::clone(&shared),
             client,
+            tls,
             stop.clone(),
         ));
-        Ok(Proxy { addr, shared, stop })
+        Ok(Proxy {
+            addr,
+            tls: is_tls,
+            shared,
+            stop,
+        })
+    }
+}
+
+impl Proxy {
+    /// Starts a healthy plain-HTTP proxy to `target` on a free loopback port, adding nothing
+    /// (the emulator's own shape).
+    pub async fn start(target: SocketAddr) -> std::io::Result<Proxy> {
+        Proxy::builder(target).start().await
     }
 
-    /// The proxy's URL.
+    /// A proxy to `target` to configure before starting it.
+    pub fn builder(target: SocketAddr) -> ProxyBuilder {
+        ProxyBuilder {
+            target,
+            tls: None,
+            profile: Profile::emulator(),
+        }
+    }
+
+    /// Starts a production-shaped proxy to the `service` emulator at `target`: HTTPS with a
+    /// certificate of `ca`, and [`Profile::production`].
+    pub async fn production(
+        target: SocketAddr,
+        service: Service,
+        ca: &Ca,
+    ) -> std::io::Result<Proxy> {
+        Proxy::builder(target)
+            .tls(ca)
+            .profile(Profile::production(service))
+            .start()
+            .await
+    }
+
+    /// The proxy's URL: `https://127.0.0.1:PORT` when it serves TLS, else `http://...`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Replaces the plan. Going down closes every open connection.
@@ -121,6 +230,16 @@ impl Proxy {
         self.shared.lock().plan.clone()
     }
 
+    /// Replaces the profile (the plan is kept; TLS is chosen at the start).
+    pub fn set_profile(&self, profile: Profile) {
+        self.shared.lock().profile = Arc::new(profile);
+    }
+
+    /// The current profile.
+    pub fn profile(&self) -> Profile {
+        Profile::clone(&self.shared.lock().profile)
+    }
+
     /// Brings the proxy up, or takes it down (closing every open connection); other faults of
     /// the plan are kept.
     pub fn set_up(&self, up: bool) {
@@ -135,7 +254,25 @@ impl Proxy {
             requests: s.requests.load(Ordering::Relaxed),
             entries: s.entries.load(Ordering::Relaxed),
             refused: s.refused.load(Ordering::Relaxed),
+            throttled: s.throttled.load(Ordering::Relaxed),
+            bad_signatures: s.bad_signatures.load(Ordering::Relaxed),
+            failed_handshakes: s.failed_handshakes.load(Ordering::Relaxed),
         }
+    }
+
+    /// Records accepted and throttled by the shard limits, per stream and shard (sorted), since
+    /// the start.
+    pub fn shard_counts(&self) -> Vec<ShardCount> {
+        self.shared.limiter.counts()
+    }
+
+    /// The open shards of `stream` as the shard limits see them now (asking the emulator when
+    /// the map is older than the profile's refresh, or a reshard passed through); `None` when
+    /// the profile has no shard limits or the emulator does not know the stream.
+    pub async fn open_shards(&self, stream: &str) -> Option<ShardMap> {
+        let refresh = self.shared.lock().profile.shard_limits?.refresh;
+        let map = self.shared.limiter.map_for(stream, refresh).await?;
+        Some(ShardMap::clone(&map))
     }
 }
 
@@ -147,8 +284,8 @@ impl Drop for Proxy {
 }
 
 impl Shared {
-    /// The state is a plan, a token and an RNG, consistent after any panic: a poisoned lock is
-    /// still usable.
+    /// The state is a plan, a profile, a token and an RNG, consistent after any panic: a
+    /// poisoned lock is still usable.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -158,6 +295,7 @@ async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     client: HttpClient,
+    tls: Option<TlsAcceptor>,
     stop: CancellationToken,
 ) {
     loop {
@@ -175,18 +313,41 @@ async fn accept_loop(
             drop(inbound);
             continue;
         }
-        let (shared, client) = (Arc::clone(&shared), client.clone());
+        let (shared, client, tls) = (Arc::clone(&shared), client.clone(), tls.clone());
+        // Each connection on its own task (the handshake too): a slow client, or a call
+        // waiting out its round-trip time, holds up no other.
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                handle(Arc::clone(&shared), client.clone(), req)
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(inbound), service);
-            tokio::select! {
-                () = generation.cancelled() => {}
-                _ = connection => {}
+            match tls {
+                None => serve(inbound, shared, client, generation).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        () = generation.cancelled() => return,
+                        h = acceptor.accept(inbound) => h,
+                    };
+                    match handshake {
+                        Ok(stream) => serve(stream, shared, client, generation).await,
+                        Err(_) => {
+                            shared.failed_handshakes.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until it ends or the proxy goes down.
+async fn serve<I>(io: I, shared: Arc<Shared>, client: HttpClient, generation: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service =
+        hyper::service::service_fn(move |req| handle(Arc::clone(&shared), client.clone(), req));
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        () = generation.cancelled() => {}
+        _ = connection => {}
     }
 }
 
@@ -212,48 +373,130 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(faults::target)
         .map(|(service, action)| (service, action.to_owned()));
+    let (profile, rtt) = {
+        let mut s = shared.lock();
+        let rtt = s.profile.rtt.map(|r| r.sample(&mut s.rng));
+        (Arc::clone(&s.profile), rtt)
+    };
+    // The round trip first: every call pays it, refused ones too.
+    if let Some(rtt) = rtt {
+        tokio::time::sleep(rtt).await;
+    }
+    if let (Some(check), Some((service, _))) = (&profile.signatures, &target) {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", hyper::http::uri::PathAndQuery::as_str);
+        let checked = check.verify(
+            *service,
+            parts.method.as_str(),
+            path,
+            &parts.headers,
+            &body,
+            SystemTime::now(),
+        );
+        if let Err(refusal) = checked {
+            shared.bad_signatures.fetch_add(1, Ordering::Relaxed);
+            let (status, error) = refusal.answer(*service);
+            return Ok(json_response(status, &error));
+        }
+    }
+    let Some((service, action)) = target else {
+        return forward(&shared, &client, &parts, body).await;
+    };
+
+    // The shard limits need the stream's shards, which may mean asking the emulator: before
+    // the decision, which is taken under the lock.
+    let limited = match profile.shard_limits {
+        Some(limits) if service == Service::Kinesis && is_put(&action) => {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(request) => {
+                    let admission = shared.limiter.admission(&request, limits).await;
+                    admission.map(|a| (a, request))
+                }
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+
     // One decision per request, under the lock; the work is done outside it.
     let decision = {
         let mut s = shared.lock();
         let State { plan, rng, .. } = &mut *s;
-        match &target {
-            Some((service, action)) if plan.applies_to(action) => {
-                let fail_request = rng.gen_bool(plan.request_share.clamp(0.0, 1.0));
-                let split = if fail_request {
-                    None
-                } else {
-                    faults::split_entries(*service, action, &body, plan, rng)
-                };
-                Decision {
-                    latency: plan.latency,
-                    fail: fail_request.then_some((*service, plan.request_fault)),
-                    split,
+        let faulty = plan.applies_to(&action);
+        let fail_request = faulty && rng.gen_bool(plan.request_share.clamp(0.0, 1.0));
+        let latency = if faulty { plan.latency } else { Duration::ZERO };
+        let now = Instant::now();
+        let mut throttled = 0;
+        let mut outcome = Outcome::Forward;
+        if fail_request {
+            outcome = Outcome::Fail(plan.request_fault);
+        } else if let Some((admission, request)) = limited {
+            if action == "PutRecord" {
+                if let Some(t) = admission.admit(&request, now) {
+                    throttled = 1;
+                    outcome = Outcome::Throttle(t);
                 }
+            } else if let Some(split) = faults::split_by(service, &action, request, |entry| {
+                let fault = faulty
+                    .then(|| faults::random_entry_fault(service, plan, entry, rng))
+                    .flatten();
+                fault.or_else(|| {
+                    let t = admission.admit(entry, now)?;
+                    throttled += 1;
+                    Some(t.entry_error())
+                })
+            }) {
+                outcome = Outcome::Split(split);
             }
-            _ => Decision::default(),
+        } else if faulty {
+            if let Some(split) = faults::split_entries(service, &action, &body, plan, rng) {
+                outcome = Outcome::Split(split);
+            }
+        }
+        Decision {
+            latency,
+            throttled,
+            outcome,
         }
     };
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
-    if let Some((service, fault)) = decision.fail {
-        shared.requests.fetch_add(1, Ordering::Relaxed);
-        match fault {
-            RequestFault::Reset => return Err(Closed::Reset),
-            RequestFault::LostResponse => {
-                forward(&shared, &client, &parts, body).await?;
-            }
-            _ => {}
-        }
-        let (status, error) = faults::request_error(service, fault);
-        return Ok(json_response(status, &error));
-    }
-    let Some(split) = decision.split else {
-        return forward(&shared, &client, &parts, body).await;
-    };
     shared
-        .entries
-        .fetch_add(split.injected() as u64, Ordering::Relaxed);
+        .throttled
+        .fetch_add(decision.throttled, Ordering::Relaxed);
+    let split = match decision.outcome {
+        Outcome::Forward => {
+            let response = forward(&shared, &client, &parts, body.clone()).await?;
+            if RESHARDING.contains(&action.as_str()) && response.status().is_success() {
+                let request = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+                if let Some(stream) = shard_limit::stream_name(&request) {
+                    shared.limiter.resharded(stream);
+                }
+            }
+            return Ok(response);
+        }
+        Outcome::Throttle(t) => return Ok(json_response(400, &t.request_error())),
+        Outcome::Fail(fault) => {
+            shared.requests.fetch_add(1, Ordering::Relaxed);
+            match fault {
+                RequestFault::Reset => return Err(Closed::Reset),
+                RequestFault::LostResponse => {
+                    forward(&shared, &client, &parts, body).await?;
+                }
+                _ => {}
+            }
+            let (status, error) = faults::request_error(service, fault);
+            return Ok(json_response(status, &error));
+        }
+        Outcome::Split(split) => split,
+    };
+    shared.entries.fetch_add(
+        (split.injected() as u64).saturating_sub(decision.throttled),
+        Ordering::Relaxed,
+    );
     let answer = match &split.forward {
         Some(rest) => {
             let bytes = Bytes::from(serde_json::to_vec(rest).unwrap_or_default());
@@ -272,11 +515,28 @@ async fn handle(
     }
 }
 
-#[derive(Debug, Default)]
+fn is_put(action: &str) -> bool {
+    action == "PutRecords" || action == "PutRecord"
+}
+
+#[derive(Debug)]
 struct Decision {
     latency: Duration,
-    fail: Option<(Service, RequestFault)>,
-    split: Option<faults::Split>,
+    /// Records refused by the shard limits.
+    throttled: u64,
+    outcome: Outcome,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    /// Forwarded untouched.
+    Forward,
+    /// Failed as a whole by the plan.
+    Fail(RequestFault),
+    /// A `PutRecord` over its shard's limits.
+    Throttle(Throttled),
+    /// Some entries failed, the others forwarded.
+    Split(faults::Split),
 }
 
 async fn forward(

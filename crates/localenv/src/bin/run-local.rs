@@ -6,6 +6,13 @@
 //! `SentTimestamp` to `time_processed`, averaged over each interval), which stays open for
 //! `curl` while it runs.
 //!
+//! With `--production`, a production-shaped proxy stands between every process it starts and
+//! each emulator (see `docs/production-shape.md`): HTTPS with a CA generated for the run (its
+//! certificate in `<work-dir>/ca.pem`, given to the processes as `SSL_CERT_FILE`), the round-trip
+//! time of AWS (about 25 ms a Kinesis call, 15 ms an SQS call), Kinesis's per-shard limits
+//! (1,000 records and 1 MiB per second, times `--shard-limit-scale`) and SigV4 signature checks;
+//! the figures then show the records the shard limits throttled.
+//!
 //! Run it through `scripts/run.sh`, which installs the emulators and builds the binaries.
 //! Arguments after `--` go to `sensor-fleet` (e.g. `scripts/run.sh -- --rate 50`).
 
@@ -19,7 +26,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use telemetry_aws::Clients;
+use telemetry_localenv::faults::Service;
+use telemetry_localenv::profile::Profile;
+use telemetry_localenv::proxy::Proxy;
 use telemetry_localenv::resources::create_queue_and_stream;
+use telemetry_localenv::shard_limit::ShardLimits;
+use telemetry_localenv::signature::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use telemetry_localenv::tls::Ca;
 use telemetry_localenv::{emulators, scrape};
 
 #[derive(Debug, Parser)]
@@ -37,9 +50,91 @@ struct Args {
     /// Seconds between two lines of figures.
     #[arg(long, default_value_t = 2.0)]
     every: f64,
+    /// Put production-shaped proxies between every process and the emulators: HTTPS (the CA
+    /// in <work-dir>/ca.pem, given to the processes as SSL_CERT_FILE), AWS's round-trip time,
+    /// Kinesis's per-shard limits and SigV4 signature checks.
+    #[arg(long)]
+    production: bool,
+    /// With --production: the shard limits times this factor (0.1: 100 records and 102.4 KiB
+    /// per second per shard, to see throttling with a small fleet).
+    #[arg(long, default_value_t = 1.0, requires = "production", value_parser = positive)]
+    shard_limit_scale: f64,
     /// Arguments for sensor-fleet.
     #[arg(last = true)]
     fleet_args: Vec<String>,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s} is not a positive number")),
+    }
+}
+
+/// The emulators, and in production shape the proxies in front of them: where the processes
+/// this runner starts reach SQS and Kinesis, and the environment they need for it.
+struct Endpoints {
+    sqs: String,
+    kinesis: String,
+    /// The production-shaped proxies (SQS, Kinesis) and the CA file they are trusted through.
+    production: Option<(Proxy, Proxy, PathBuf)>,
+}
+
+impl Endpoints {
+    async fn start(
+        sqs: &emulators::Emulator,
+        kinesis: &emulators::Emulator,
+        args: &Args,
+    ) -> Result<Endpoints> {
+        if !args.production {
+            return Ok(Endpoints {
+                sqs: sqs.url(),
+                kinesis: kinesis.url(),
+                production: None,
+            });
+        }
+        let ca = Ca::generate(args.work_dir.join("ca.pem"))?;
+        let sqs_proxy = Proxy::production(sqs.addr, Service::Sqs, &ca).await?;
+        let limits = ShardLimits::kinesis().scaled(args.shard_limit_scale);
+        let kinesis_proxy = Proxy::builder(kinesis.addr)
+            .tls(&ca)
+            .profile(Profile::production(Service::Kinesis).with_shard_limits(limits))
+            .start()
+            .await?;
+        Ok(Endpoints {
+            sqs: sqs_proxy.url(),
+            kinesis: kinesis_proxy.url(),
+            production: Some((sqs_proxy, kinesis_proxy, ca.cert_file().to_owned())),
+        })
+    }
+
+    /// The environment of every process the runner starts.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("AWS_REGION", "us-east-1".to_owned()),
+            // The credentials the production-shaped proxies check signatures with.
+            ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY.to_owned()),
+            ("AWS_ENDPOINT_URL_SQS", self.sqs.clone()),
+            ("AWS_ENDPOINT_URL_KINESIS", self.kinesis.clone()),
+        ];
+        if let Some((_, _, ca)) = &self.production {
+            // Replaces the system's roots for these processes: they trust the proxies only.
+            env.push(("SSL_CERT_FILE", ca.display().to_string()));
+        }
+        env
+    }
+
+    /// What the proxies refused, for the figures: records throttled by the shard limits and
+    /// requests refused by the signature checks.
+    fn refused(&self) -> Option<(u64, u64)> {
+        self.production.as_ref().map(|(sqs, kinesis, _)| {
+            (
+                kinesis.injected().throttled,
+                sqs.injected().bad_signatures + kinesis.injected().bad_signatures,
+            )
+        })
+    }
 }
 
 /// Totals read from the collector's summary lines.
@@ -98,7 +193,9 @@ fn lines_in(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn terminate(child: &mut Child, within: Duration) {
+/// SIGTERM, then SIGKILL after `within`. Async: in production shape the proxies run on this
+/// runtime, and the child drains through them.
+async fn terminate(child: &mut Child, within: Duration) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -107,13 +204,13 @@ fn terminate(child: &mut Child, within: Duration) {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();
     let _ = child.wait();
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.work_dir)?;
@@ -142,13 +239,17 @@ async fn main() -> Result<()> {
         kinesis.url()
     );
 
-    let env = [
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "local".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
-        ("AWS_ENDPOINT_URL_SQS", sqs.url()),
-        ("AWS_ENDPOINT_URL_KINESIS", kinesis.url()),
-    ];
+    let endpoints = Endpoints::start(&sqs, &kinesis, &args).await?;
+    if let Some((_, _, ca)) = &endpoints.production {
+        eprintln!(
+            "production shape: HTTPS proxies (CA {}), round-trip time, shard limits x{}, signature checks (SQS {}, Kinesis {})",
+            ca.display(),
+            args.shard_limit_scale,
+            endpoints.sqs,
+            endpoints.kinesis
+        );
+    }
+    let env = endpoints.env();
     // Children get process groups of their own: Ctrl-C reaches only this runner, which stops
     // them in order (fleet, then collector once the queue is drained, then emulators).
     // A free loopback port for the collector's metrics and probes.
@@ -194,9 +295,13 @@ async fn main() -> Result<()> {
     let mut last = (Instant::now(), 0u64);
     let mut last_lag = (0.0, 0.0);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.every.max(0.2)));
+    // One Ctrl-C listener for the whole run: a listener made anew at each tick would miss a
+    // Ctrl-C that came while the figures were being read (moto answers slowly with a deep queue).
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
             _ = ticker.tick() => {}
         }
         let t = totals
@@ -229,13 +334,19 @@ async fn main() -> Result<()> {
             "NOT READY"
         };
         last = (now, t.events);
+        let refused = match endpoints.refused() {
+            Some((throttled, bad_signatures)) => {
+                format!("  throttled {throttled}  bad signatures {bad_signatures}")
+            }
+            None => String::new(),
+        };
         let reasons: Vec<String> = t
             .by_reason
             .iter()
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
         println!(
-            "{:>6.0}s  sent {:>6}  collected {:>6}  events {:>7} ({:>7.1}/s)  dropped {:>4} [{}]  queue {} visible, {} in flight  lag {}  {}",
+            "{:>6.0}s  sent {:>6}  collected {:>6}  events {:>7} ({:>7.1}/s)  dropped {:>4} [{}]  queue {} visible, {} in flight  lag {}  {}{}",
             started.elapsed().as_secs_f64(),
             lines_in(&manifest),
             t.messages,
@@ -247,6 +358,7 @@ async fn main() -> Result<()> {
             in_flight,
             lag,
             ready,
+            refused,
         );
         if let Ok(Some(status)) = fleet.try_wait() {
             if !status.success() {
@@ -258,7 +370,7 @@ async fn main() -> Result<()> {
         }
     }
     eprintln!("\nstopping: sensor-fleet, then the collector (it drains), then the emulators...");
-    terminate(&mut fleet, Duration::from_secs(5));
+    terminate(&mut fleet, Duration::from_secs(5)).await;
     // Let the collector take what the fleet sent last (up to 15 s), then stop it: it drains.
     let drain_deadline = Instant::now() + Duration::from_secs(15);
     while telemetry_aws::queue::depth(&clients.sqs, &queue_url)
@@ -269,17 +381,20 @@ async fn main() -> Result<()> {
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    terminate(&mut collector, Duration::from_secs(25));
+    terminate(&mut collector, Duration::from_secs(25)).await;
     eprintln!("verifying the stream against the fleet's manifest (telemetry-stream verify)...");
-    let verified = Command::new(args.bin_dir.join("telemetry-stream"))
+    // Through the proxies in production shape: waited for on this runtime, which serves them.
+    let verified = tokio::process::Command::new(args.bin_dir.join("telemetry-stream"))
         .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("verify")
         .arg("--manifest")
         .arg(&manifest)
-        .status();
+        .status()
+        .await;
     if let Err(e) = verified {
         eprintln!("could not run telemetry-stream: {e}");
     }
+    drop(endpoints);
     drop((sqs, kinesis));
     eprintln!(
         "stopped every process it started; logs and the manifest are in {}",

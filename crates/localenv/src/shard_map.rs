@@ -1,0 +1,197 @@
+//! Which shard of a stream takes a record, decided as Kinesis decides it: the record's hash key
+//! is the MD5 of its partition key read as a 128-bit big-endian integer, or its
+//! `ExplicitHashKey` (a decimal) when it has one; the shard is the open shard whose hash-key
+//! range holds it. The ranges come from the stream's own `ListShards` answer, so a map built
+//! after a reshard follows it.
+
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+/// The hash key of a record: its `ExplicitHashKey` when it has one (`None` when that is not a
+/// decimal below 2^128), else the MD5 of its partition key as a big-endian integer.
+pub fn hash_key(partition_key: &str, explicit_hash_key: Option<&str>) -> Option<u128> {
+    match explicit_hash_key {
+        Some(decimal) if decimal.bytes().all(|b| b.is_ascii_digit()) => decimal.parse().ok(),
+        Some(_) => None,
+        None => {
+            let digest: [u8; 16] = Md5::digest(partition_key.as_bytes()).into();
+            Some(u128::from_be_bytes(digest))
+        }
+    }
+}
+
+/// One open shard: its id and its inclusive hash-key range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardRange {
+    /// The shard's id, e.g. `shardId-000000000001`.
+    pub shard_id: String,
+    /// The first hash key it takes.
+    pub start: u128,
+    /// The last hash key it takes.
+    pub end: u128,
+}
+
+/// The open shards of a stream by hash-key range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardMap {
+    /// Sorted by `start`; the open shards of a stream never overlap.
+    ranges: Vec<ShardRange>,
+}
+
+impl ShardMap {
+    /// A map of the given ranges.
+    pub fn new(mut ranges: Vec<ShardRange>) -> ShardMap {
+        ranges.sort_by_key(|r| r.start);
+        ShardMap { ranges }
+    }
+
+    /// The open shards among the `Shards` of `ListShards` answers (or `DescribeStream`'s, the
+    /// same shape): those whose `SequenceNumberRange` has no `EndingSequenceNumber`. `None`
+    /// when a shard is not what Kinesis sends.
+    pub fn from_shards<'a>(shards: impl IntoIterator<Item = &'a Value>) -> Option<ShardMap> {
+        let mut ranges = Vec::new();
+        for shard in shards {
+            let closed = shard
+                .get("SequenceNumberRange")
+                .and_then(|r| r.get("EndingSequenceNumber"))
+                .is_some_and(|e| !e.is_null());
+            if closed {
+                continue;
+            }
+            let range = shard.get("HashKeyRange")?;
+            let key = |name: &str| range.get(name)?.as_str()?.parse::<u128>().ok();
+            ranges.push(ShardRange {
+                shard_id: shard.get("ShardId")?.as_str()?.to_owned(),
+                start: key("StartingHashKey")?,
+                end: key("EndingHashKey")?,
+            });
+        }
+        Some(ShardMap::new(ranges))
+    }
+
+    /// The open shard whose range holds `hash_key`.
+    pub fn shard_for(&self, hash_key: u128) -> Option<&str> {
+        let after = self.ranges.partition_point(|r| r.start <= hash_key);
+        let range = self.ranges.get(after.checked_sub(1)?)?;
+        (hash_key <= range.end).then_some(range.shard_id.as_str())
+    }
+
+    /// The open shards, by hash-key range.
+    pub fn ranges(&self) -> &[ShardRange] {
+        &self.ranges
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn shard(id: &str, start: u128, end: u128, closed: bool) -> Value {
+        let mut seq = json!({"StartingSequenceNumber": "1"});
+        if closed {
+            seq["EndingSequenceNumber"] = json!("2");
+        }
+        json!({"ShardId": id, "HashKeyRange": {"StartingHashKey": start.to_string(),
+            "EndingHashKey": end.to_string()}, "SequenceNumberRange": seq})
+    }
+
+    #[test]
+    fn the_partition_key_hash_is_its_md5_as_a_big_endian_integer() {
+        // MD5("") = d41d8cd98f00b204e9800998ecf8427e, MD5("a") = 0cc175b9c0f1b6a831c399e269772661.
+        assert_eq!(hash_key("", None), Some(0xd41d8cd98f00b204e9800998ecf8427e));
+        assert_eq!(
+            hash_key("a", None),
+            Some(0x0cc175b9c0f1b6a831c399e269772661)
+        );
+        assert_eq!(hash_key("a", Some("42")), Some(42));
+        assert_eq!(
+            hash_key("a", Some("340282366920938463463374607431768211455")),
+            Some(u128::MAX)
+        );
+        assert_eq!(
+            hash_key("a", Some("340282366920938463463374607431768211456")),
+            None
+        );
+        assert_eq!(hash_key("a", Some("-1")), None);
+        assert_eq!(hash_key("a", Some("+1")), None);
+        assert_eq!(hash_key("a", Some("")), None);
+    }
+
+    #[test]
+    fn closed_shards_take_no_records() {
+        let half = u128::MAX / 2;
+        let shards = [
+            shard("shardId-000000000000", 0, u128::MAX, true),
+            shard("shardId-000000000001", 0, half, false),
+            shard("shardId-000000000002", half + 1, u128::MAX, false),
+        ];
+        let map = ShardMap::from_shards(&shards).unwrap();
+        assert_eq!(map.ranges().len(), 2);
+        assert_eq!(map.shard_for(0), Some("shardId-000000000001"));
+        assert_eq!(map.shard_for(half), Some("shardId-000000000001"));
+        assert_eq!(map.shard_for(half + 1), Some("shardId-000000000002"));
+        assert_eq!(map.shard_for(u128::MAX), Some("shardId-000000000002"));
+        assert_eq!(
+            ShardMap::from_shards(&[json!({"ShardId": "x"})]),
+            None,
+            "a shard without a range is not what Kinesis sends"
+        );
+    }
+
+    /// A stream's open shards: contiguous ranges from split points, covering every key.
+    fn covering(mut cuts: Vec<u128>) -> ShardMap {
+        cuts.retain(|c| *c > 0);
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut starts = vec![0];
+        starts.extend(cuts);
+        let ranges = starts
+            .iter()
+            .enumerate()
+            .map(|(i, start)| ShardRange {
+                shard_id: format!("shardId-{i:012}"),
+                start: *start,
+                end: starts.get(i + 1).map_or(u128::MAX, |next| next - 1),
+            })
+            .collect();
+        ShardMap::new(ranges)
+    }
+
+    proptest! {
+        #[test]
+        fn every_key_goes_to_the_one_range_that_holds_it(
+            cuts in proptest::collection::vec(any::<u128>(), 0..20),
+            keys in proptest::collection::vec(any::<u128>(), 1..50),
+            names in proptest::collection::vec(".{0,12}", 1..20),
+        ) {
+            let map = covering(cuts);
+            let holding = |k: u128| {
+                let found: Vec<&ShardRange> =
+                    map.ranges().iter().filter(|r| r.start <= k && k <= r.end).collect();
+                assert_eq!(found.len(), 1, "ranges cover each key once");
+                found[0].shard_id.clone()
+            };
+            for k in keys {
+                prop_assert_eq!(map.shard_for(k).map(str::to_owned), Some(holding(k)));
+            }
+            for name in names {
+                let k = hash_key(&name, None).unwrap();
+                prop_assert_eq!(map.shard_for(k).map(str::to_owned), Some(holding(k)));
+            }
+        }
+
+        #[test]
+        fn keys_outside_every_range_go_nowhere(start in 1u128..u128::MAX, len in 0u128..1000) {
+            let end = start.saturating_add(len);
+            let map = ShardMap::new(vec![ShardRange { shard_id: "s".into(), start, end }]);
+            prop_assert_eq!(map.shard_for(start - 1), None);
+            prop_assert_eq!(map.shard_for(start), Some("s"));
+            prop_assert_eq!(map.shard_for(end), Some("s"));
+            if end < u128::MAX {
+                prop_assert_eq!(map.shard_for(end + 1), None);
+            }
+        }
+    }
+}
