@@ -7,7 +7,7 @@
 //! - [`proxy`]: a fault-injecting HTTP(S) proxy in front of an emulator, steered by a [`faults`]
 //!   plan: outages, failed requests and entries, resets, lost answers, latency; and shaped by a
 //!   [`profile`]: production's round-trip time, Kinesis's per-shard limits ([`shard_limit`],
-//!   over [`shard_map`] and [`token_bucket`]), SigV4 checks ([`signature`]), TLS ([`tls`]).
+//!   over `telemetry_aws::shard_map` and `telemetry_aws::token_bucket`), SigV4 checks ([`signature`]), TLS ([`tls`]).
 //!   `docs/production-shape.md` says how to use it and what it models.
 //! - [`resources`]: creating the queue and the stream, waiting until the stream is active.
 //! - [`cpu`]: a process's CPU time, for CPU-per-event figures.
@@ -21,7 +21,5 @@ pub mod proxy;
 pub mod resources;
 pub mod scrape;
 pub mod shard_limit;
-pub mod shard_map;
 pub mod signature;
 pub mod tls;
-pub mod token_bucket;

@@ -44,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 use crate::faults::{self, Plan, RequestFault, Service};
 use crate::profile::Profile;
 use crate::shard_limit::{self, Limiter, ShardCount, Throttled};
-use crate::shard_map::ShardMap;
 use crate::tls::Ca;
+use telemetry_aws::shard_map::ShardMap;
 
 /// A proxy to one target.
 #[derive(Debug)]

@@ -19,9 +19,9 @@ use hyper::body::Bytes;
 use serde_json::{json, Value};
 
 use crate::proxy::HttpClient;
-use crate::shard_map::{hash_key, ShardMap};
 use crate::signature::sign_with_test_credentials;
-use crate::token_bucket::TokenBucket;
+use telemetry_aws::shard_map::{hash_key, ShardMap, ShardRange};
+use telemetry_aws::token_bucket::TokenBucket;
 
 /// The account named in Kinesis's throttling messages.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -360,7 +360,30 @@ async fn list_shards(client: &HttpClient, target: SocketAddr, stream: &str) -> O
             None => break,
         }
     }
-    ShardMap::from_shards(&shards)
+    open_shards(&shards)
+}
+
+/// The open shards among the `Shards` of the emulator's `ListShards` answers (JSON): those whose `SequenceNumberRange` has no `EndingSequenceNumber`. `None`
+/// when a shard is not what Kinesis sends.
+fn open_shards<'a>(shards: impl IntoIterator<Item = &'a Value>) -> Option<ShardMap> {
+    let mut ranges = Vec::new();
+    for shard in shards {
+        let closed = shard
+            .get("SequenceNumberRange")
+            .and_then(|r| r.get("EndingSequenceNumber"))
+            .is_some_and(|e| !e.is_null());
+        if closed {
+            continue;
+        }
+        let range = shard.get("HashKeyRange")?;
+        let key = |name: &str| range.get(name)?.as_str()?.parse::<u128>().ok();
+        ranges.push(ShardRange {
+            shard_id: shard.get("ShardId")?.as_str()?.to_owned(),
+            start: key("StartingHashKey")?,
+            end: key("EndingHashKey")?,
+        });
+    }
+    Some(ShardMap::new(ranges))
 }
 
 /// One AWS JSON call to the Kinesis emulator, signed with the test credentials; `None` unless
@@ -391,6 +414,32 @@ async fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_open_shards_with_ranges_make_the_map() {
+        let shard = |id: &str, start: u128, end: u128, closed: bool| {
+            let mut seq = json!({"StartingSequenceNumber": "1"});
+            if closed {
+                seq["EndingSequenceNumber"] = json!("2");
+            }
+            json!({"ShardId": id, "HashKeyRange": {"StartingHashKey": start.to_string(),
+                "EndingHashKey": end.to_string()}, "SequenceNumberRange": seq})
+        };
+        let half = u128::MAX / 2;
+        let shards = [
+            shard("shardId-000000000000", 0, u128::MAX, true),
+            shard("shardId-000000000001", 0, half, false),
+            shard("shardId-000000000002", half + 1, u128::MAX, false),
+        ];
+        let map = open_shards(&shards).expect("a map");
+        let ids: Vec<&str> = map.ranges().iter().map(|r| r.shard_id.as_str()).collect();
+        assert_eq!(ids, ["shardId-000000000001", "shardId-000000000002"]);
+        assert_eq!(
+            open_shards(&[json!({"ShardId": "x"})]),
+            None,
+            "a shard without a range is not what Kinesis sends"
+        );
+    }
 
     #[test]
     fn records_count_their_decoded_data_and_their_key() {

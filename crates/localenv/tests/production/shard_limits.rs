@@ -7,11 +7,11 @@ use std::time::Duration;
 use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use telemetry_aws::shard_map::ShardMap;
 use telemetry_aws::Clients;
 use telemetry_localenv::profile::Profile;
 use telemetry_localenv::proxy::Proxy;
 use telemetry_localenv::shard_limit::{ShardLimits, ACCOUNT_ID};
-use telemetry_localenv::shard_map::ShardMap;
 
 use crate::support::{keys_per_shard, record, wait_until, Kinesis, NOWHERE};
 

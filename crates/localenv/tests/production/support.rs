@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use telemetry_aws::shard_map::{hash_key, ShardMap, ShardRange};
 use telemetry_aws::Clients;
 use telemetry_localenv::emulators::{self, Emulator};
 use telemetry_localenv::resources::create_stream;
-use telemetry_localenv::shard_map::{hash_key, ShardMap, ShardRange};
 use tokio::time::Instant;
 
 /// An endpoint nothing listens on, for the service a test does not use.

@@ -4,8 +4,8 @@
 //! range holds it. The ranges come from the stream's own `ListShards` answer, so a map built
 //! after a reshard follows it.
 
+use aws_sdk_kinesis::types::Shard;
 use md5::{Digest, Md5};
-use serde_json::Value;
 
 /// The hash key of a record: its `ExplicitHashKey` when it has one (`None` when that is not a
 /// decimal below 2^128), else the MD5 of its partition key as a big-endian integer.
@@ -45,28 +45,30 @@ impl ShardMap {
         ShardMap { ranges }
     }
 
-    /// The open shards among the `Shards` of `ListShards` answers (or `DescribeStream`'s, the
-    /// same shape): those whose `SequenceNumberRange` has no `EndingSequenceNumber`. `None`
-    /// when a shard is not what Kinesis sends.
-    pub fn from_shards<'a>(shards: impl IntoIterator<Item = &'a Value>) -> Option<ShardMap> {
-        let mut ranges = Vec::new();
-        for shard in shards {
-            let closed = shard
-                .get("SequenceNumberRange")
-                .and_then(|r| r.get("EndingSequenceNumber"))
-                .is_some_and(|e| !e.is_null());
-            if closed {
-                continue;
-            }
-            let range = shard.get("HashKeyRange")?;
-            let key = |name: &str| range.get(name)?.as_str()?.parse::<u128>().ok();
-            ranges.push(ShardRange {
-                shard_id: shard.get("ShardId")?.as_str()?.to_owned(),
-                start: key("StartingHashKey")?,
-                end: key("EndingHashKey")?,
-            });
-        }
-        Some(ShardMap::new(ranges))
+    /// The open shards among `shards` (as ListShards gives them): those without an ending
+    /// sequence number. A shard whose range is not two decimals below 2^128 is left out.
+    pub fn open(shards: &[Shard]) -> ShardMap {
+        let ranges = shards
+            .iter()
+            .filter(|s| {
+                s.sequence_number_range()
+                    .is_some_and(|r| r.ending_sequence_number().is_none())
+            })
+            .filter_map(|s| {
+                let range = s.hash_key_range()?;
+                Some(ShardRange {
+                    shard_id: s.shard_id().to_owned(),
+                    start: range.starting_hash_key().parse().ok()?,
+                    end: range.ending_hash_key().parse().ok()?,
+                })
+            })
+            .collect();
+        ShardMap::new(ranges)
+    }
+
+    /// True when `shard_id` is one of the open shards.
+    pub fn contains(&self, shard_id: &str) -> bool {
+        self.ranges.iter().any(|r| r.shard_id == shard_id)
     }
 
     /// The open shard whose range holds `hash_key`.
@@ -85,16 +87,26 @@ impl ShardMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_kinesis::types::{HashKeyRange, SequenceNumberRange};
     use proptest::prelude::*;
-    use serde_json::json;
 
-    fn shard(id: &str, start: u128, end: u128, closed: bool) -> Value {
-        let mut seq = json!({"StartingSequenceNumber": "1"});
+    fn shard(id: &str, start: u128, end: u128, closed: bool) -> Shard {
+        let mut seq = SequenceNumberRange::builder().starting_sequence_number("1");
         if closed {
-            seq["EndingSequenceNumber"] = json!("2");
+            seq = seq.ending_sequence_number("2");
         }
-        json!({"ShardId": id, "HashKeyRange": {"StartingHashKey": start.to_string(),
-            "EndingHashKey": end.to_string()}, "SequenceNumberRange": seq})
+        Shard::builder()
+            .shard_id(id)
+            .hash_key_range(
+                HashKeyRange::builder()
+                    .starting_hash_key(start.to_string())
+                    .ending_hash_key(end.to_string())
+                    .build()
+                    .expect("range"),
+            )
+            .sequence_number_range(seq.build().expect("sequence numbers"))
+            .build()
+            .expect("shard")
     }
 
     #[test]
@@ -127,17 +139,14 @@ mod tests {
             shard("shardId-000000000001", 0, half, false),
             shard("shardId-000000000002", half + 1, u128::MAX, false),
         ];
-        let map = ShardMap::from_shards(&shards).unwrap();
+        let map = ShardMap::open(&shards);
         assert_eq!(map.ranges().len(), 2);
+        assert!(map.contains("shardId-000000000002"));
+        assert!(!map.contains("shardId-000000000000"));
         assert_eq!(map.shard_for(0), Some("shardId-000000000001"));
         assert_eq!(map.shard_for(half), Some("shardId-000000000001"));
         assert_eq!(map.shard_for(half + 1), Some("shardId-000000000002"));
         assert_eq!(map.shard_for(u128::MAX), Some("shardId-000000000002"));
-        assert_eq!(
-            ShardMap::from_shards(&[json!({"ShardId": "x"})]),
-            None,
-            "a shard without a range is not what Kinesis sends"
-        );
     }
 
     /// A stream's open shards: contiguous ranges from split points, covering every key.
