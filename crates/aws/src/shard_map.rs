@@ -73,9 +73,17 @@ impl ShardMap {
 
     /// The open shard whose range holds `hash_key`.
     pub fn shard_for(&self, hash_key: u128) -> Option<&str> {
-        let after = self.ranges.partition_point(|r| r.start <= hash_key);
-        let range = self.ranges.get(after.checked_sub(1)?)?;
-        (hash_key <= range.end).then_some(range.shard_id.as_str())
+        let i = self.index_for(hash_key)?;
+        Some(self.ranges[i].shard_id.as_str())
+    }
+
+    /// The position in [`ShardMap::ranges`] of the open shard whose range holds `hash_key`.
+    pub fn index_for(&self, hash_key: u128) -> Option<usize> {
+        let i = self
+            .ranges
+            .partition_point(|r| r.start <= hash_key)
+            .checked_sub(1)?;
+        (hash_key <= self.ranges.get(i)?.end).then_some(i)
     }
 
     /// The open shards, by hash-key range.

@@ -46,6 +46,39 @@ impl TokenBucket {
     pub fn take(&mut self, n: f64) {
         self.tokens -= n;
     }
+
+    /// From `now` on, refills at `per_sec` up to `capacity` (what was refilled until `now` at
+    /// the old rate is kept, up to the new capacity).
+    pub fn set_rate(&mut self, capacity: f64, per_sec: f64, now: Instant) {
+        self.available(now);
+        self.capacity = capacity;
+        self.per_sec = per_sec;
+        self.tokens = self.tokens.min(capacity);
+    }
+
+    /// The most tokens it holds.
+    pub fn capacity(&self) -> f64 {
+        self.capacity
+    }
+
+    /// Empties the bucket at `now`.
+    pub fn drain(&mut self, now: Instant) {
+        self.available(now);
+        self.tokens = 0.0;
+    }
+
+    /// When the bucket will hold `n` tokens, counted from `now` (`now` if it does; never, as
+    /// `None`, if `n` is above its capacity or it does not refill).
+    pub fn ready_at(&mut self, n: f64, now: Instant) -> Option<Instant> {
+        let missing = n - self.available(now);
+        if missing <= 0.0 {
+            return Some(now);
+        }
+        if n > self.capacity || self.per_sec <= 0.0 {
+            return None;
+        }
+        Some(now + std::time::Duration::from_secs_f64(missing / self.per_sec))
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +97,24 @@ mod tests {
         // After a long idle time it holds its capacity, no more.
         let later = t0 + Duration::from_secs(60);
         assert_eq!((0..150).filter(|_| b.try_take(1.0, later)).count(), 100);
+    }
+
+    #[test]
+    fn a_new_rate_applies_from_now_and_a_drained_bucket_refills_from_zero() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::full(100.0, 100.0, t0);
+        b.drain(t0);
+        assert_eq!(b.ready_at(10.0, t0), Some(t0 + Duration::from_millis(100)));
+        b.set_rate(50.0, 50.0, t0 + Duration::from_millis(100));
+        assert!((b.available(t0 + Duration::from_millis(100)) - 10.0).abs() < 1e-9);
+        assert!((b.available(t0 + Duration::from_millis(300)) - 20.0).abs() < 1e-9);
+        assert_eq!(b.ready_at(51.0, t0), None, "above the capacity");
+        b.set_rate(5.0, 50.0, t0 + Duration::from_millis(300));
+        assert_eq!(
+            b.available(t0 + Duration::from_millis(300)),
+            5.0,
+            "cut to the capacity"
+        );
     }
 
     #[test]

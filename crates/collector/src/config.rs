@@ -84,6 +84,19 @@ pub struct Config {
           default_value_t = 8, value_parser = int_in(1..=64))]
     pub put_requests_in_flight: u64,
 
+    /// Records per second one shard takes [1..=1000]: Kinesis' write limit, which the
+    /// collector stays within instead of being throttled (lower it to leave room for other
+    /// writers, or to match a proxy's scaled limits).
+    #[arg(long = "shard-max-records-per-sec", env = "SHARD_MAX_RECORDS_PER_SEC",
+          default_value_t = 1_000, value_parser = int_in(1..=1_000))]
+    pub shard_max_records_per_sec: u64,
+
+    /// Bytes per second one shard takes, data plus partition keys [1..=1048576]: Kinesis'
+    /// write limit, as for the records.
+    #[arg(long = "shard-max-bytes-per-sec", env = "SHARD_MAX_BYTES_PER_SEC",
+          default_value_t = 1_048_576, value_parser = int_in(1..=1_048_576))]
+    pub shard_max_bytes_per_sec: u64,
+
     /// Which field is the partition key of all events of a submission. device-id keeps a
     /// device's events on one shard; submission-id spreads hot devices.
     #[arg(long, env = "PARTITION_KEY", value_enum, default_value_t = PartitionKey::DeviceId)]
@@ -389,6 +402,16 @@ mod tests {
                 &["--queue-receipts-to-delete-interval-sec", "x"],
                 "QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC=\"x\"",
                 "0..=60",
+            ),
+            (
+                &["--shard-max-records-per-sec", "0"],
+                "SHARD_MAX_RECORDS_PER_SEC=\"0\"",
+                "1..=1000",
+            ),
+            (
+                &["--shard-max-bytes-per-sec", "1048577"],
+                "SHARD_MAX_BYTES_PER_SEC=\"1048577\"",
+                "1..=1048576",
             ),
         ] {
             let err = parse(args).expect_err("must fail");

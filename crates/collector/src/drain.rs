@@ -67,6 +67,7 @@ impl<Q: Queue> Pipeline<Q> {
             .await
             .is_ok();
         self.publisher.abort();
+        self.shards.abort();
         // Letters not yet accepted stay held and are handed back below, like unpublished work.
         if let Some(task) = &self.dead_letter {
             task.abort();

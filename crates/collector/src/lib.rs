@@ -25,6 +25,7 @@
 
 mod app;
 mod backoff;
+mod concurrency;
 mod config;
 mod dead_letter;
 mod deleter;
@@ -32,6 +33,7 @@ mod drain;
 mod histogram;
 mod http;
 mod in_flight;
+mod lanes;
 mod liveness;
 pub mod logging;
 mod metrics;
@@ -43,6 +45,8 @@ mod reachability;
 mod readiness;
 mod receiver;
 mod requests_in_flight;
+mod shard_limiter;
+mod shards;
 pub mod shutdown;
 mod startup;
 mod stats;

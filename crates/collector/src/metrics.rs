@@ -229,6 +229,25 @@ impl Collector for Exporter {
             "MAX_RECORDS_IN_FLIGHT.",
             max_records,
         )?;
+        let p = &s.publisher;
+        gauge(
+            e,
+            "put_records_requests_in_flight",
+            "PutRecords requests in flight.",
+            p.requests_in_flight.load(Relaxed),
+        )?;
+        gauge(
+            e,
+            "put_records_requests_limit",
+            "The adaptive limit on PutRecords requests in flight (at most DATA_STREAM_MAX_REQUESTS_IN_FLIGHT).",
+            p.requests_limit.load(Relaxed),
+        )?;
+        gauge(
+            e,
+            "stream_shards",
+            "Open shards in the publisher's map of the stream.",
+            p.shards.load(Relaxed),
+        )?;
         gauge(
             e,
             "ready",
@@ -268,6 +287,12 @@ impl Collector for Exporter {
             "put_records_duration_seconds",
             "Seconds each PutRecords call took, answered or failed.",
             &h.put_records_seconds,
+        )?;
+        histogram(
+            e,
+            "shard_token_wait_seconds",
+            "Seconds a record waited for its shard's write tokens (records that waited).",
+            &h.token_wait_seconds,
         )?;
         histogram(
             e,

@@ -30,6 +30,8 @@ use crate::queue::Queue;
 use crate::reachability::Reachability;
 use crate::readiness::Status;
 use crate::receiver::Receiver;
+use crate::shard_limiter::Limits;
+use crate::shards;
 use crate::stats::Stats;
 use crate::summary;
 use crate::visibility::Visibility;
@@ -51,6 +53,8 @@ pub(crate) struct Pipeline<Q> {
     pub(crate) stats: Arc<Stats>,
     pub(crate) receivers: JoinSet<()>,
     pub(crate) publisher: JoinHandle<()>,
+    /// Keeps the publisher's map of the stream's shards fresh.
+    pub(crate) shards: JoinHandle<()>,
     pub(crate) dead_letter: Option<JoinHandle<()>>,
     pub(crate) deleter: JoinHandle<()>,
     pub(crate) extender: JoinHandle<()>,
@@ -81,16 +85,28 @@ impl<Q: Queue> Pipeline<Q> {
         let (publish_tx, publish_rx) = mpsc::unbounded_channel();
         let (delete_tx, delete_rx) = mpsc::unbounded_channel();
 
+        let sink = Arc::new(parts.sink);
+        let (map_tx, map_feed) = shards::feed();
+        let shards = tokio::spawn(shards::follow(
+            Arc::clone(&sink),
+            map_tx,
+            Arc::clone(&map_feed.stale),
+        ));
         let publisher = Publisher::new(
-            parts.sink,
+            sink,
             PublisherSettings {
                 batch_records: usize::try_from(config.put_batch_size).unwrap_or(1),
                 linger: config.flush_interval,
                 max_requests: usize::try_from(config.put_requests_in_flight).unwrap_or(1),
                 backoff: Backoff::RECORDS,
+                shard_limits: Limits {
+                    records: config.shard_max_records_per_sec as f64,
+                    bytes: config.shard_max_bytes_per_sec as f64,
+                },
             },
             Arc::clone(stats),
             Arc::clone(&status.kinesis),
+            map_feed,
             delete_tx.clone(),
         );
         let publisher = tokio::spawn(publisher.run(publish_rx, shutdown.clone()));
@@ -169,6 +185,7 @@ impl<Q: Queue> Pipeline<Q> {
             stats: Arc::clone(stats),
             receivers,
             publisher,
+            shards,
             dead_letter,
             deleter,
             extender,

@@ -20,26 +20,36 @@
 //! plus at most one flush interval; under heavy load every slot is busy, so records gather
 //! while they wait for one and batches stay full.
 //!
+//! Each shard's write limits are kept by the lanes ([`crate::lanes`], [`crate::shard_limiter`]):
+//! a record whose shard has no tokens waits while other shards' records go; the number of
+//! requests in flight adapts to back-pressure ([`crate::concurrency`]). A throttled record
+//! teaches both.
+//!
 //! A failed record (per-record error, failed or timed-out request) goes back with capped
 //! exponential backoff and jitter, per submission; its submission waits. A submission whose
 //! last record is acknowledged goes to the deleter, and its lag (from SQS's `SentTimestamp`)
 //! is observed.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use telemetry_aws::shard_map::{hash_key, ShardMap};
 use telemetry_model::Records;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::concurrency::{Concurrency, Response};
 use crate::in_flight::MessageKey;
+use crate::lanes::{Lanes, Ready};
 use crate::liveness;
 use crate::put_records::{record_size, Entry, Outcome, RecordSink, MAX_REQUEST_BYTES};
 use crate::reachability::Reachability;
 use crate::requests_in_flight::RequestsInFlight;
+use crate::shard_limiter::{Limits, ShardLimiter};
 use crate::stats::{self, PutFailure, Stats};
 
 /// A valid submission handed to the publisher.
@@ -60,10 +70,22 @@ pub(crate) struct PublisherSettings {
     pub batch_records: usize,
     /// Longest wait to fill a batch while another request is in flight.
     pub linger: Duration,
-    /// Requests in flight at once.
+    /// The most requests in flight at once (the adaptive limit moves below it).
     pub max_requests: usize,
     /// Backoff of failed records.
     pub backoff: Backoff,
+    /// Each shard's write limits.
+    pub shard_limits: Limits,
+}
+
+/// The stream's open shards as the publisher follows them: the latest map, and a way to ask
+/// for a fresh one (an answer named a shard the map did not expect).
+#[derive(Debug, Clone)]
+pub(crate) struct ShardMapFeed {
+    /// The latest map.
+    pub map: watch::Receiver<Arc<ShardMap>>,
+    /// Woken to ask for a new map at once.
+    pub stale: Arc<Notify>,
 }
 
 /// A submission being published.
@@ -79,6 +101,28 @@ struct Cursor {
     since: Instant,
     /// When SQS took the message in (epoch milliseconds).
     sent_at_ms: Option<u64>,
+    /// The MD5 of the partition key, as Kinesis hashes it: where its records go.
+    hash_key: u128,
+    /// The shard its next record was laned for, if the map knew it.
+    shard: Option<Arc<str>>,
+}
+
+impl Ready for Cursor {
+    fn hash_key(&self) -> u128 {
+        self.hash_key
+    }
+
+    fn size(&self) -> usize {
+        self.entry_size()
+    }
+
+    fn since(&self) -> Instant {
+        self.since
+    }
+
+    fn set_shard(&mut self, shard: Option<Arc<str>>) {
+        self.shard = shard;
+    }
 }
 
 impl Cursor {
@@ -111,38 +155,38 @@ pub(crate) struct Publisher<S> {
     stats: Arc<Stats>,
     reachability: Arc<Reachability>,
     finished: mpsc::UnboundedSender<MessageKey>,
-    /// First records of new submissions, oldest first: they may wait up to the flush interval
-    /// for company while another request is in flight.
-    fresh: VecDeque<Cursor>,
-    /// Records whose submission has waited already (later records, retries): they go as soon
-    /// as a request slot is free. Each ready record, fresh or due, is of another submission.
-    due: VecDeque<Cursor>,
-    /// Bytes of `fresh` and `due`, as they count against the request limit.
-    ready_bytes: usize,
+    /// Records ready to go, by shard: first records of new submissions may wait up to the
+    /// flush interval for company while another request is in flight; records whose
+    /// submission has waited already (later records, retries) go as soon as a request slot
+    /// and their shard's tokens allow. Each is of another submission.
+    lanes: Lanes<Cursor>,
+    shards: ShardMapFeed,
+    concurrency: Concurrency,
     /// Records waiting out a backoff, by due time (the u64 breaks ties).
     backing_off: BTreeMap<(Instant, u64), Cursor>,
     tie: u64,
-    requests: RequestsInFlight<Cursor, Result<Vec<Outcome>, String>>,
+    requests: RequestsInFlight<Cursor, (Result<Vec<Outcome>, String>, Duration)>,
 }
 
 impl<S: RecordSink> Publisher<S> {
     /// A publisher that reports each fully acknowledged submission's key on `finished`.
     pub(crate) fn new(
-        sink: S,
+        sink: Arc<S>,
         settings: PublisherSettings,
         stats: Arc<Stats>,
         reachability: Arc<Reachability>,
+        shards: ShardMapFeed,
         finished: mpsc::UnboundedSender<MessageKey>,
     ) -> Self {
         Publisher {
-            sink: Arc::new(sink),
+            sink,
             settings,
             stats,
             reachability,
             finished,
-            fresh: VecDeque::new(),
-            due: VecDeque::new(),
-            ready_bytes: 0,
+            lanes: Lanes::new(ShardLimiter::new(settings.shard_limits)),
+            shards,
+            concurrency: Concurrency::new(settings.max_requests, Instant::now()),
             backing_off: BTreeMap::new(),
             tie: 0,
             requests: RequestsInFlight::new(),
@@ -159,6 +203,8 @@ impl<S: RecordSink> Publisher<S> {
         let mut intake_open = true;
         let mut draining = false;
         let mut beat = liveness::ticker();
+        let map = Arc::clone(&self.shards.map.borrow_and_update());
+        self.lanes.set_map(map);
         loop {
             self.stats.heartbeats.publisher.beat();
             let now = Instant::now();
@@ -166,16 +212,21 @@ impl<S: RecordSink> Publisher<S> {
             while let Some(batch) = self.next_batch(now, draining) {
                 self.send(batch);
             }
+            self.show(&self.stats);
             if !intake_open
-                && self.ready_len() == 0
+                && self.lanes.len() == 0
                 && self.backing_off.is_empty()
                 && self.requests.is_empty()
             {
                 return;
             }
-            let wake = self.next_wake();
+            let wake = self.next_wake(now);
             tokio::select! {
                 (cursors, result) = self.requests.next() => self.settle(cursors, result),
+                Ok(()) = self.shards.map.changed() => {
+                    let map = Arc::clone(&self.shards.map.borrow_and_update());
+                    self.lanes.set_map(map);
+                }
                 got = intake.recv(), if intake_open => match got {
                     Some(s) => {
                         self.take(s);
@@ -204,25 +255,28 @@ impl<S: RecordSink> Publisher<S> {
             return;
         }
         let cursor = Cursor {
+            hash_key: hash_key(&s.records.partition_key, None).unwrap_or_default(),
             key: s.key,
             records: s.records,
             next: 0,
             attempts: 0,
             since: Instant::now(),
             sent_at_ms: s.sent_at_ms,
+            shard: None,
         };
-        self.ready_bytes += cursor.entry_size();
-        self.fresh.push_back(cursor);
+        self.lanes.push_fresh(cursor);
     }
 
-    /// A record whose submission has waited its flush interval already.
-    fn push_due(&mut self, cursor: Cursor) {
-        self.ready_bytes += cursor.entry_size();
-        self.due.push_back(cursor);
-    }
-
-    fn ready_len(&self) -> usize {
-        self.fresh.len() + self.due.len()
+    /// Shows what the gauges of `/metrics` read.
+    fn show(&self, stats: &Stats) {
+        let gauges = &stats.publisher;
+        gauges
+            .requests_in_flight
+            .store(self.requests.len() as u64, Relaxed);
+        gauges
+            .requests_limit
+            .store(self.concurrency.limit() as u64, Relaxed);
+        gauges.shards.store(self.lanes.shards() as u64, Relaxed);
     }
 
     /// Moves records whose backoff is over to the ready queue.
@@ -233,42 +287,34 @@ impl<S: RecordSink> Publisher<S> {
             }
             let cursor = entry.remove();
             Stats::add(&self.stats.put_retries, 1);
-            self.push_due(cursor);
+            self.lanes.push_due(cursor);
         }
     }
 
     /// The next batch to send now, if the rules say one should go: records that have waited
-    /// first, then new submissions' first records, up to the record and byte limits.
+    /// first, then new submissions' first records, each let through by its shard's limiter, up
+    /// to the record and byte limits.
     fn next_batch(&mut self, now: Instant, draining: bool) -> Option<Vec<Cursor>> {
-        if self.ready_len() == 0 || self.requests.len() >= self.settings.max_requests {
+        if self.lanes.len() == 0 || self.requests.len() >= self.concurrency.limit() {
             return None;
         }
-        let full = self.ready_len() >= self.settings.batch_records
-            || self.ready_bytes >= MAX_REQUEST_BYTES;
-        let lingered = self
-            .fresh
-            .front()
-            .is_some_and(|c| now >= c.since + self.settings.linger);
-        let go = full || draining || self.requests.is_empty() || !self.due.is_empty() || lingered;
+        let full = self.lanes.len() >= self.settings.batch_records
+            || self.lanes.bytes() >= MAX_REQUEST_BYTES;
+        let go = full
+            || draining
+            || self.requests.is_empty()
+            || self.lanes.has_urgent(self.settings.linger, now);
         if !go {
             return None;
         }
-        let mut batch = Vec::with_capacity(self.ready_len().min(self.settings.batch_records));
-        let mut bytes = 0;
-        for queue in [&mut self.due, &mut self.fresh] {
-            while let Some(next) = queue.front() {
-                let size = next.entry_size();
-                if batch.len() == self.settings.batch_records
-                    || (!batch.is_empty() && bytes + size > MAX_REQUEST_BYTES)
-                {
-                    break;
-                }
-                bytes += size;
-                batch.extend(queue.pop_front());
-            }
+        let batch = self
+            .lanes
+            .take(self.settings.batch_records, MAX_REQUEST_BYTES, now);
+        for waited in &batch.token_waits {
+            let histograms = &self.stats.histograms;
+            histograms.token_wait_seconds.observe(waited.as_secs_f64());
         }
-        self.ready_bytes -= bytes;
-        Some(batch)
+        (!batch.records.is_empty()).then_some(batch.records)
     }
 
     fn send(&mut self, batch: Vec<Cursor>) {
@@ -281,27 +327,40 @@ impl<S: RecordSink> Publisher<S> {
         self.requests.spawn(batch, async move {
             let started = Instant::now();
             let result = sink.put_records(entries).await;
-            let seconds = started.elapsed().as_secs_f64();
-            stats.histograms.put_records_seconds.observe(seconds);
-            result
+            let took = started.elapsed();
+            stats
+                .histograms
+                .put_records_seconds
+                .observe(took.as_secs_f64());
+            (result, took)
         });
+        self.concurrency.sent(self.requests.len());
     }
 
-    /// When the loop must wake even if nothing arrives: the end of the oldest first record's
-    /// linger (only if it may go then), or the end of the earliest backoff. (Due records go at
-    /// once when a slot is free, and a slot is freed by a finished request, which wakes it.)
-    fn next_wake(&self) -> Option<Instant> {
-        let linger_end = self
-            .fresh
-            .front()
-            .filter(|_| self.requests.len() < self.settings.max_requests)
-            .map(|c| c.since + self.settings.linger);
+    /// When the loop must wake even if nothing arrives: the end of a first record's linger or
+    /// a waiting shard's tokens (only if a request may go then), or the end of the earliest
+    /// backoff. (Due records go at once when a slot is free, and a slot is freed by a finished
+    /// request, which wakes the loop.)
+    fn next_wake(&mut self, now: Instant) -> Option<Instant> {
+        let lanes = if self.requests.len() < self.concurrency.limit() {
+            self.lanes.next_wake(self.settings.linger, now)
+        } else {
+            None
+        };
         let backoff_end = self.backing_off.keys().next().map(|(t, _)| *t);
-        linger_end.into_iter().chain(backoff_end).min()
+        lanes.into_iter().chain(backoff_end).min()
     }
 
     /// Reads the result of a request, record by record.
-    fn settle(&mut self, cursors: Vec<Cursor>, result: Option<Result<Vec<Outcome>, String>>) {
+    fn settle(
+        &mut self,
+        cursors: Vec<Cursor>,
+        answer: Option<(Result<Vec<Outcome>, String>, Duration)>,
+    ) {
+        let (result, took) = match answer {
+            Some((result, took)) => (Some(result), took),
+            None => (None, Duration::ZERO),
+        };
         let mut whole_request_failed = false;
         let outcomes = match result {
             Some(Ok(outcomes)) if outcomes.len() == cursors.len() => {
@@ -321,9 +380,12 @@ impl<S: RecordSink> Publisher<S> {
         };
         let now = Instant::now();
         let mut failed = [0u64; PutFailure::ALL.len()];
+        let mut map_stale = false;
         for (mut cursor, outcome) in cursors.into_iter().zip(outcomes) {
             match outcome {
-                Outcome::Acked => {
+                Outcome::Acked(shard) => {
+                    // An answer from a shard other than the one the map expected: resharded.
+                    map_stale |= shard.is_some() && shard.as_deref() != cursor.shard.as_deref();
                     Stats::add(&self.stats.events_published, 1);
                     cursor.next += 1;
                     cursor.attempts = 0;
@@ -334,7 +396,7 @@ impl<S: RecordSink> Publisher<S> {
                         }
                         self.finish(cursor.key);
                     } else {
-                        self.push_due(cursor);
+                        self.lanes.push_due(cursor);
                     }
                 }
                 Outcome::Failed(code) => {
@@ -344,6 +406,11 @@ impl<S: RecordSink> Publisher<S> {
                         PutFailure::of_record(&code)
                     };
                     failed[kind.index()] += 1;
+                    if kind == PutFailure::Throughput {
+                        if let Some(shard) = &cursor.shard {
+                            self.lanes.throttled(shard, now);
+                        }
+                    }
                     cursor.attempts = cursor.attempts.saturating_add(1);
                     tracing::debug!(error = %code, attempt = cursor.attempts, "a record failed; retrying it");
                     let due = now + self.settings.backoff.delay(cursor.attempts);
@@ -354,6 +421,17 @@ impl<S: RecordSink> Publisher<S> {
         }
         for (kind, n) in PutFailure::ALL.into_iter().zip(failed) {
             self.stats.put_failed(kind, n);
+        }
+        let response = if whole_request_failed {
+            Response::Failed
+        } else if failed[PutFailure::Throughput.index()] > 0 {
+            Response::Throttled
+        } else {
+            Response::Ok
+        };
+        self.concurrency.answered(took, response, now);
+        if map_stale {
+            self.shards.stale.notify_one();
         }
     }
 

@@ -6,6 +6,7 @@ use std::future::Future;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use telemetry_aws::error_code;
+use telemetry_aws::shard_map::ShardMap;
 
 /// Kinesis' limit on one PutRecords request: data plus partition keys of all records, 5 MiB.
 pub(crate) const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
@@ -27,8 +28,8 @@ pub(crate) struct Entry {
 /// The result of one record of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Kinesis gave it a sequence number.
-    Acked,
+    /// Kinesis gave it a sequence number, on this shard (when the answer says).
+    Acked(Option<String>),
     /// It failed with this code (`ProvisionedThroughputExceededException`, `InternalFailure`).
     Failed(String),
 }
@@ -41,6 +42,9 @@ pub(crate) trait RecordSink: Send + Sync + 'static {
         &self,
         entries: Vec<Entry>,
     ) -> impl Future<Output = Result<Vec<Outcome>, String>> + Send;
+
+    /// The stream's open shards now, or why they could not be listed.
+    fn open_shards(&self) -> impl Future<Output = Result<ShardMap, String>> + Send;
 }
 
 /// A Kinesis stream.
@@ -89,16 +93,27 @@ impl RecordSink for KinesisSink {
         Ok(out
             .records
             .into_iter()
-            .map(|r| outcome(r.sequence_number, r.error_code))
+            .map(|r| outcome(r.sequence_number, r.error_code, r.shard_id))
             .collect())
+    }
+
+    async fn open_shards(&self) -> Result<ShardMap, String> {
+        let shards = telemetry_aws::stream::list_shards(&self.client, &self.stream_name)
+            .await
+            .map_err(|e| error_code(&e))?;
+        Ok(ShardMap::open(&shards))
     }
 }
 
 /// Acked only with a sequence number and no error code: anything ambiguous is retried, which
 /// at worst makes a duplicate, never a loss.
-fn outcome(sequence_number: Option<String>, error_code: Option<String>) -> Outcome {
+fn outcome(
+    sequence_number: Option<String>,
+    error_code: Option<String>,
+    shard_id: Option<String>,
+) -> Outcome {
     match (sequence_number, error_code) {
-        (Some(s), None) if !s.is_empty() => Outcome::Acked,
+        (Some(s), None) if !s.is_empty() => Outcome::Acked(shard_id),
         (_, Some(code)) => Outcome::Failed(code.chars().take(64).collect()),
         _ => Outcome::Failed("missing_sequence_number".to_owned()),
     }
@@ -110,21 +125,25 @@ mod tests {
 
     #[test]
     fn only_a_clean_sequence_number_is_an_ack() {
-        assert_eq!(outcome(Some("4955".into()), None), Outcome::Acked);
+        let shard = || Some("shardId-000000000001".to_owned());
         assert_eq!(
-            outcome(None, Some("InternalFailure".into())),
+            outcome(Some("4955".into()), None, shard()),
+            Outcome::Acked(shard())
+        );
+        assert_eq!(
+            outcome(None, Some("InternalFailure".into()), None),
             Outcome::Failed("InternalFailure".into())
         );
         assert_eq!(
-            outcome(Some("4955".into()), Some("InternalFailure".into())),
+            outcome(Some("4955".into()), Some("InternalFailure".into()), shard()),
             Outcome::Failed("InternalFailure".into())
         );
         assert_eq!(
-            outcome(None, None),
+            outcome(None, None, None),
             Outcome::Failed("missing_sequence_number".into())
         );
         assert_eq!(
-            outcome(Some(String::new()), None),
+            outcome(Some(String::new()), None, shard()),
             Outcome::Failed("missing_sequence_number".into())
         );
     }

@@ -107,6 +107,8 @@ pub(crate) struct Histograms {
     pub submission_lag: Histogram,
     /// Seconds each PutRecords call took, from sending to its answer (or failure).
     pub put_records_seconds: Histogram,
+    /// Seconds a record waited for its shard's tokens (only records that had to wait).
+    pub token_wait_seconds: Histogram,
     /// Records per PutRecords request.
     pub put_batch_records: Histogram,
     /// Messages per successful ReceiveMessage call.
@@ -123,7 +125,8 @@ pub(crate) const SUBMISSION_LAG_BUCKETS: [f64; 26] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0,
     5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
 ];
-/// Bucket bounds of a PutRecords call's duration, in seconds: 1 ms to the 10 s attempt timeout.
+/// Bucket bounds of a PutRecords call's duration (and of a wait for a shard's tokens), in
+/// seconds: 1 ms to the 10 s attempt timeout.
 pub(crate) const CALL_BUCKETS: [f64; 18] = [
     0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0,
@@ -142,6 +145,7 @@ impl Default for Histograms {
             event_lag: Histogram::new(&LATENCY_BUCKETS),
             submission_lag: Histogram::new(&SUBMISSION_LAG_BUCKETS),
             put_records_seconds: Histogram::new(&CALL_BUCKETS),
+            token_wait_seconds: Histogram::new(&CALL_BUCKETS),
             put_batch_records: Histogram::new(&PUT_BATCH_BUCKETS),
             receive_batch_messages: Histogram::new(&RECEIVE_BATCH_BUCKETS),
         }
@@ -191,6 +195,19 @@ pub struct Stats {
     pub(crate) histograms: Histograms,
     /// When each loop last ran, for the liveness probe.
     pub(crate) heartbeats: Heartbeats,
+    /// What the publisher shows of itself.
+    pub(crate) publisher: PublisherGauges,
+}
+
+/// The publisher's state as gauges, written at each turn of its loop.
+#[derive(Debug, Default)]
+pub(crate) struct PublisherGauges {
+    /// PutRecords requests in flight.
+    pub(crate) requests_in_flight: AtomicU64,
+    /// The adaptive limit on them.
+    pub(crate) requests_limit: AtomicU64,
+    /// Open shards in the publisher's map.
+    pub(crate) shards: AtomicU64,
 }
 
 impl Stats {

@@ -94,8 +94,18 @@ async fn fleet_to_collector_to_verify_passes() {
         assert!(out.expect("send").failed.is_empty());
     }
 
+    // Drained: every message deleted and the queue empty (a message redelivered after its
+    // visibility ran out on a loaded machine is deleted twice, so the count alone is not enough).
     let deadline = Instant::now() + Duration::from_secs(240);
-    while stats.snapshot().deleted < SUBMISSIONS as u64 {
+    loop {
+        let deleted = stats.snapshot().deleted >= SUBMISSIONS as u64;
+        if deleted
+            && telemetry_aws::queue::depth(&clients.sqs, &queue_url)
+                .await
+                .is_ok_and(|depth| depth == (0, 0))
+        {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
             "not drained in time: {:?}",

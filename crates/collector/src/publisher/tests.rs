@@ -6,6 +6,12 @@ use std::sync::Mutex;
 
 use super::*;
 
+/// Limits no test here reaches (the shard limiter has tests of its own).
+const UNLIMITED: Limits = Limits {
+    records: 1e9,
+    bytes: 1e12,
+};
+
 type Policy = dyn Fn(&Entry, usize) -> Outcome + Send + Sync;
 
 /// Records every request; decides each record's outcome with `policy(entry, request_no)`,
@@ -29,6 +35,10 @@ struct Log {
 }
 
 impl RecordSink for FakeSink {
+    async fn open_shards(&self) -> Result<ShardMap, String> {
+        Ok(ShardMap::default())
+    }
+
     async fn put_records(&self, entries: Vec<Entry>) -> Result<Vec<Outcome>, String> {
         let n = {
             let mut log = self.log.lock().expect("lock");
@@ -54,7 +64,7 @@ impl RecordSink for FakeSink {
         }
         let outcomes: Vec<Outcome> = entries.iter().map(|e| (self.policy)(e, n)).collect();
         for (e, o) in entries.iter().zip(&outcomes) {
-            if *o == Outcome::Acked {
+            if *o == Outcome::Acked(None) {
                 log.acked.push(e.clone());
             }
         }
@@ -115,10 +125,11 @@ async fn publish(
     }
     drop(tx);
     let publisher = Publisher::new(
-        sink,
+        Arc::new(sink),
         settings,
         Arc::clone(&stats),
         Arc::new(Reachability::new("Kinesis")),
+        crate::shards::feed().1,
         done_tx,
     );
     publisher.run(rx, CancellationToken::new()).await;
@@ -143,6 +154,7 @@ fn settings(batch_records: usize) -> PublisherSettings {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(8),
         },
+        shard_limits: UNLIMITED,
     }
 }
 
@@ -181,7 +193,7 @@ async fn many_submissions_share_requests_and_each_stays_in_order() {
         .map(|k| submission(k, 1 + (k as usize % 7), 50))
         .collect();
     let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
-    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |_| false).await;
+    let run = publish(subs, settings(500), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     assert!(run.log.requests.iter().all(|r| r.len() <= 500));
     assert_eq!(
@@ -209,7 +221,7 @@ async fn partial_failures_are_retried_without_reordering() {
         if n <= 40 && h % 3 == 0 {
             Outcome::Failed("ProvisionedThroughputExceededException".into())
         } else {
-            Outcome::Acked
+            Outcome::Acked(None)
         }
     };
     let run = publish(subs, settings(500), policy, |_| false).await;
@@ -226,7 +238,13 @@ async fn partial_failures_are_retried_without_reordering() {
 async fn failed_requests_are_retried_until_they_succeed() {
     let subs: Vec<_> = (0..50).map(|k| submission(k, 4, 40)).collect();
     let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
-    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |n| n % 3 != 0).await;
+    let run = publish(
+        subs,
+        settings(500),
+        |_, _| Outcome::Acked(None),
+        |n| n % 3 != 0,
+    )
+    .await;
     assert_complete_and_ordered(&run, &sizes);
     assert!(run.stats.put_requests > run.log.acked.len() as u64 / 50);
 }
@@ -235,7 +253,7 @@ async fn failed_requests_are_retried_until_they_succeed() {
 async fn a_submission_larger_than_a_batch_is_published_whole_and_in_order() {
     let subs = vec![submission(7, 1_200, 30)];
     let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
-    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |_| false).await;
+    let run = publish(subs, settings(500), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     assert_eq!(run.log.requests.len(), 1_200, "one record at a time");
 }
@@ -245,7 +263,7 @@ async fn requests_respect_the_five_mib_limit() {
     // 40 submissions of one 600 KiB record: at most 8 fit in 5 MiB.
     let subs: Vec<_> = (0..40).map(|k| submission(k, 1, 600 * 1024)).collect();
     let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
-    let run = publish(subs, settings(500), |_, _| Outcome::Acked, |_| false).await;
+    let run = publish(subs, settings(500), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     for r in &run.log.requests {
         let bytes: usize = r
@@ -261,7 +279,7 @@ async fn requests_respect_the_five_mib_limit() {
 async fn the_batch_size_setting_caps_requests() {
     let subs: Vec<_> = (0..100).map(|k| submission(k, 2, 10)).collect();
     let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
-    let run = publish(subs, settings(7), |_, _| Outcome::Acked, |_| false).await;
+    let run = publish(subs, settings(7), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     assert!(run.log.requests.iter().all(|r| r.len() <= 7));
 }
@@ -285,17 +303,18 @@ fn publisher_with_rtt(
     let log = Arc::new(Mutex::new(Log::default()));
     let sink = FakeSink {
         log: Arc::clone(&log),
-        policy: Box::new(|_, _| Outcome::Acked),
+        policy: Box::new(|_, _| Outcome::Acked(None)),
         fail_request: Box::new(|_| false),
         rtt: Box::new(rtt),
     };
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (tx, rx) = mpsc::unbounded_channel();
     let publisher = Publisher::new(
-        sink,
+        Arc::new(sink),
         settings,
         Arc::new(Stats::default()),
         Arc::new(Reachability::new("Kinesis")),
+        crate::shards::feed().1,
         done_tx,
     );
     let task = tokio::spawn(publisher.run(rx, CancellationToken::new()));
@@ -317,6 +336,7 @@ async fn a_submission_pays_the_flush_interval_once_not_at_every_step() {
         linger,
         max_requests: 8,
         backoff: Backoff::RECORDS,
+        shard_limits: UNLIMITED,
     };
     let rtt = |n| {
         if n == STRAGGLER {
@@ -373,6 +393,7 @@ async fn batches_stay_full_under_heavy_load() {
         linger: Duration::from_millis(50),
         max_requests: 8,
         backoff: Backoff::RECORDS,
+        shard_limits: UNLIMITED,
     };
     let (tx, mut done, log, task) = publisher_with_rtt(settings, jittery_rtt);
     for k in 0..2_000 {

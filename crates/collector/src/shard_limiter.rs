@@ -1,0 +1,172 @@
+//! Staying within each shard's write limits instead of being throttled: a token bucket per
+//! shard for records and one for bytes, refilled at this collector's share of the shard's
+//! limits (`SHARD_MAX_RECORDS_PER_SEC`, `SHARD_MAX_BYTES_PER_SEC`).
+//!
+//! The share adapts to writers this collector cannot see (other collectors: KEDA runs several
+//! on one stream; anything else writing to it) by additive increase and multiplicative
+//! decrease, driven by Kinesis' own answer: a record throttled anyway cuts its shard's share
+//! (once per [`CUT_EVERY`], since the throttles of one burst come back together) and empties
+//! its buckets for a moment; the share then grows back by [`GROWTH_PER_SEC`] of the limit per
+//! second. Collectors that each do this, without talking to each other, settle on fair shares
+//! that together stay near the limit (the classic AIMD result; see the simulation in the
+//! tests).
+//!
+//! Each bucket holds [`BURST`] of the share's second: a full second, as Kinesis allows, would
+//! let several collectors burst together into a shard whose own bucket is already empty.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use telemetry_aws::token_bucket::TokenBucket;
+use tokio::time::Instant;
+
+/// A shard's write limits, per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Limits {
+    /// Records per second (Kinesis: 1,000).
+    pub(crate) records: f64,
+    /// Bytes per second, data plus partition key (Kinesis: 1 MiB).
+    pub(crate) bytes: f64,
+}
+
+/// The share of the limits a shard starts with, and never drops below.
+const START_SHARE: f64 = 1.0;
+const MIN_SHARE: f64 = 0.02;
+/// The cut of the share on a throttle.
+const DECREASE: f64 = 0.75;
+/// At most one cut per this long: the throttled records of requests already in flight when the
+/// first throttle came back are the same burst.
+pub(crate) const CUT_EVERY: Duration = Duration::from_millis(250);
+/// How fast the share grows back, in shares of the limit per second.
+pub(crate) const GROWTH_PER_SEC: f64 = 0.05;
+/// How much of a second's share a bucket holds.
+const BURST: f64 = 0.2;
+
+#[derive(Debug)]
+struct Shard {
+    /// The share at the last cut (or at start), and when: the share grows from there.
+    base_share: f64,
+    based_at: Instant,
+    /// The last cut, if any.
+    cut_at: Option<Instant>,
+    records: TokenBucket,
+    bytes: TokenBucket,
+}
+
+impl Shard {
+    fn share(&self, now: Instant) -> f64 {
+        let grown = GROWTH_PER_SEC * now.saturating_duration_since(self.based_at).as_secs_f64();
+        (self.base_share + grown).min(1.0)
+    }
+}
+
+/// The buckets and shares of every shard this collector writes to.
+#[derive(Debug)]
+pub(crate) struct ShardLimiter {
+    limits: Limits,
+    shards: HashMap<String, Shard>,
+}
+
+impl ShardLimiter {
+    /// No shard known yet; each starts with its whole limits.
+    pub(crate) fn new(limits: Limits) -> Self {
+        ShardLimiter {
+            limits,
+            shards: HashMap::new(),
+        }
+    }
+
+    /// The state of shard `id`, its rates brought to its share at `now`.
+    fn shard(&mut self, id: &str, now: Instant) -> &mut Shard {
+        let limits = self.limits;
+        if !self.shards.contains_key(id) {
+            let t = now.into_std();
+            let shard = Shard {
+                base_share: START_SHARE,
+                based_at: now,
+                cut_at: None,
+                records: TokenBucket::full(capacity(limits.records, START_SHARE), 0.0, t),
+                bytes: TokenBucket::full(capacity(limits.bytes, START_SHARE), 0.0, t),
+            };
+            self.shards.insert(id.to_owned(), shard);
+        }
+        let shard = self
+            .shards
+            .get_mut(id)
+            .unwrap_or_else(|| unreachable!("inserted above"));
+        let share = shard.share(now);
+        let t = now.into_std();
+        let (records, bytes) = (share * limits.records, share * limits.bytes);
+        shard
+            .records
+            .set_rate(capacity(limits.records, share), records, t);
+        shard
+            .bytes
+            .set_rate(capacity(limits.bytes, share), bytes, t);
+        shard
+    }
+
+    /// Takes one record of `bytes` from `shard`'s buckets if both hold enough now; false
+    /// (nothing taken) if the record must wait.
+    pub(crate) fn admit(&mut self, shard: &str, bytes: usize, now: Instant) -> bool {
+        let s = self.shard(shard, now);
+        let t = now.into_std();
+        // A record larger than the byte bucket passes alone once the bucket is full, so it
+        // is never stuck (Kinesis takes up to 1 MiB per record within a 1 MiB/s limit).
+        let b = (bytes as f64).min(s.bytes.capacity());
+        if s.records.available(t) >= 1.0 && s.bytes.available(t) >= b {
+            s.records.take(1.0);
+            s.bytes.take(b);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// When a record of `bytes` could be admitted to `shard`, counted from `now`.
+    pub(crate) fn ready_at(&mut self, shard: &str, bytes: usize, now: Instant) -> Instant {
+        let s = self.shard(shard, now);
+        let t = now.into_std();
+        let b = (bytes as f64).min(s.bytes.capacity());
+        let later = [s.records.ready_at(1.0, t), s.bytes.ready_at(b, t)]
+            .into_iter()
+            .map(|at| at.map_or(t + Duration::from_secs(1), |at| at))
+            .max()
+            .unwrap_or(t);
+        Instant::from_std(later)
+    }
+
+    /// A record for `shard` was throttled by Kinesis: cut the share (once per [`CUT_EVERY`])
+    /// and empty the buckets, so this collector backs off for a moment and then sends less.
+    pub(crate) fn throttled(&mut self, shard: &str, now: Instant) {
+        let s = self.shard(shard, now);
+        if s.cut_at.is_some_and(|at| now < at + CUT_EVERY) {
+            return;
+        }
+        s.base_share = (s.share(now) * DECREASE).max(MIN_SHARE);
+        s.based_at = now;
+        s.cut_at = Some(now);
+        s.records.drain(now.into_std());
+        s.bytes.drain(now.into_std());
+    }
+
+    /// The share of `shard`'s limits this collector takes now (1 for a shard never seen).
+    #[cfg(test)]
+    pub(crate) fn share(&self, shard: &str, now: Instant) -> f64 {
+        self.shards.get(shard).map_or(START_SHARE, |s| s.share(now))
+    }
+
+    /// Forgets shards that are no longer open (after a reshard), keeping the others' state.
+    pub(crate) fn retain(&mut self, open: impl Fn(&str) -> bool) {
+        self.shards.retain(|id, _| open(id));
+    }
+}
+
+/// What a bucket holds at `share` of a `limit` per second: [`BURST`] of that second, at least
+/// one (a record must always fit).
+fn capacity(limit: f64, share: f64) -> f64 {
+    (BURST * share * limit).max(1.0)
+}
+
+#[cfg(test)]
+mod tests;
