@@ -97,6 +97,12 @@ pub struct Config {
           default_value_t = 1_048_576, value_parser = int_in(1..=1_048_576))]
     pub shard_max_bytes_per_sec: u64,
 
+    /// Whether the collector keeps each shard's write limits itself (on) or sends whatever is
+    /// ready and lets Kinesis throttle the excess, retrying it with backoff (off: the behaviour
+    /// of general pipelines, for comparison or if the limiter were ever in the way).
+    #[arg(long, env = "SHARD_LIMITER", value_enum, default_value_t = Switch::On)]
+    pub shard_limiter: Switch,
+
     /// Which field is the partition key of all events of a submission. device-id keeps a
     /// device's events on one shard; submission-id spreads hot devices.
     #[arg(long, env = "PARTITION_KEY", value_enum, default_value_t = PartitionKey::DeviceId)]
@@ -144,6 +150,15 @@ pub struct Config {
     /// Log filter, e.g. `info` or `telemetry_collector=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// Which submission field keys the records of a submission.

@@ -20,7 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::config::Config;
+use crate::config::{Config, Switch};
 use crate::dead_letter::{DeadLetter, DeadLetterSettings, LetterSink};
 use crate::deleter::{Deleter, DeleterSettings};
 use crate::in_flight::InFlight;
@@ -99,10 +99,10 @@ impl<Q: Queue> Pipeline<Q> {
                 linger: config.flush_interval,
                 max_requests: usize::try_from(config.put_requests_in_flight).unwrap_or(1),
                 backoff: Backoff::RECORDS,
-                shard_limits: Limits {
+                shard_limits: (config.shard_limiter == Switch::On).then_some(Limits {
                     records: config.shard_max_records_per_sec as f64,
                     bytes: config.shard_max_bytes_per_sec as f64,
-                },
+                }),
             },
             Arc::clone(stats),
             Arc::clone(&status.kinesis),

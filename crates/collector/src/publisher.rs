@@ -74,8 +74,9 @@ pub(crate) struct PublisherSettings {
     pub max_requests: usize,
     /// Backoff of failed records.
     pub backoff: Backoff,
-    /// Each shard's write limits.
-    pub shard_limits: Limits,
+    /// Each shard's write limits, kept by the publisher; `None`: sent regardless, throttled by
+    /// Kinesis (`SHARD_LIMITER=off`).
+    pub shard_limits: Option<Limits>,
 }
 
 /// The stream's open shards as the publisher follows them: the latest map, and a way to ask
@@ -184,7 +185,11 @@ impl<S: RecordSink> Publisher<S> {
             stats,
             reachability,
             finished,
-            lanes: Lanes::new(ShardLimiter::new(settings.shard_limits)),
+            lanes: Lanes::new(
+                settings
+                    .shard_limits
+                    .map_or_else(ShardLimiter::off, ShardLimiter::new),
+            ),
             shards,
             concurrency: Concurrency::new(settings.max_requests, Instant::now()),
             backing_off: BTreeMap::new(),

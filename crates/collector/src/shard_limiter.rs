@@ -63,7 +63,8 @@ impl Shard {
 /// The buckets and shares of every shard this collector writes to.
 #[derive(Debug)]
 pub(crate) struct ShardLimiter {
-    limits: Limits,
+    /// `None` when the limiter is off: every record is let through.
+    limits: Option<Limits>,
     shards: HashMap<String, Shard>,
 }
 
@@ -71,14 +72,21 @@ impl ShardLimiter {
     /// No shard known yet; each starts with its whole limits.
     pub(crate) fn new(limits: Limits) -> Self {
         ShardLimiter {
-            limits,
+            limits: Some(limits),
+            shards: HashMap::new(),
+        }
+    }
+
+    /// A limiter that lets every record through (`SHARD_LIMITER=off`).
+    pub(crate) fn off() -> Self {
+        ShardLimiter {
+            limits: None,
             shards: HashMap::new(),
         }
     }
 
     /// The state of shard `id`, its rates brought to its share at `now`.
-    fn shard(&mut self, id: &str, now: Instant) -> &mut Shard {
-        let limits = self.limits;
+    fn shard(&mut self, id: &str, limits: Limits, now: Instant) -> &mut Shard {
         if !self.shards.contains_key(id) {
             let t = now.into_std();
             let shard = Shard {
@@ -109,7 +117,10 @@ impl ShardLimiter {
     /// Takes one record of `bytes` from `shard`'s buckets if both hold enough now; false
     /// (nothing taken) if the record must wait.
     pub(crate) fn admit(&mut self, shard: &str, bytes: usize, now: Instant) -> bool {
-        let s = self.shard(shard, now);
+        let Some(limits) = self.limits else {
+            return true;
+        };
+        let s = self.shard(shard, limits, now);
         let t = now.into_std();
         // A record larger than the byte bucket passes alone once the bucket is full, so it
         // is never stuck (Kinesis takes up to 1 MiB per record within a 1 MiB/s limit).
@@ -125,7 +136,10 @@ impl ShardLimiter {
 
     /// When a record of `bytes` could be admitted to `shard`, counted from `now`.
     pub(crate) fn ready_at(&mut self, shard: &str, bytes: usize, now: Instant) -> Instant {
-        let s = self.shard(shard, now);
+        let Some(limits) = self.limits else {
+            return now;
+        };
+        let s = self.shard(shard, limits, now);
         let t = now.into_std();
         let b = (bytes as f64).min(s.bytes.capacity());
         let later = [s.records.ready_at(1.0, t), s.bytes.ready_at(b, t)]
@@ -139,7 +153,10 @@ impl ShardLimiter {
     /// A record for `shard` was throttled by Kinesis: cut the share (once per [`CUT_EVERY`])
     /// and empty the buckets, so this collector backs off for a moment and then sends less.
     pub(crate) fn throttled(&mut self, shard: &str, now: Instant) {
-        let s = self.shard(shard, now);
+        let Some(limits) = self.limits else {
+            return;
+        };
+        let s = self.shard(shard, limits, now);
         if s.cut_at.is_some_and(|at| now < at + CUT_EVERY) {
             return;
         }

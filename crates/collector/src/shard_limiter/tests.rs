@@ -84,6 +84,16 @@ fn the_share_grows_back_to_the_whole_limit_and_no_further() {
 }
 
 #[test]
+fn switched_off_it_lets_everything_through() {
+    let t0 = Instant::now();
+    let mut l = ShardLimiter::off();
+    assert!((0..100_000).all(|_| l.admit("a", 1_000_000, t0)));
+    l.throttled("a", t0);
+    assert!(l.admit("a", 1, t0));
+    assert_eq!(l.ready_at("a", 1, t0), t0);
+}
+
+#[test]
 fn a_reshard_forgets_closed_shards_only() {
     let t0 = Instant::now();
     let mut l = ShardLimiter::new(LIMITS);
