@@ -9,13 +9,13 @@
 //!   key ranges); [`token_bucket`]: a shard's write limits as Kinesis counts them. The local
 //!   proxy enforces the limits with them; the collector stays within them.
 //! - [`error`]: a short, bounded code for any SDK error, for logs and metric labels.
-//! - [`shutdown`]: the SIGTERM/SIGINT future every long-running binary waits for.
+//! - [`backoff`]: the delay before a failed AWS call or record is tried again.
 
+pub mod backoff;
 pub mod clients;
 pub mod error;
 pub mod queue;
 pub mod shard_map;
-pub mod shutdown;
 pub mod stream;
 pub mod token_bucket;
 

@@ -2,14 +2,17 @@
 //! validated once at start. Names of the seed's variables are kept; units are in the names.
 //!
 //! A bad value stops the program before it does anything, with one line that names the
-//! variable, the value and the allowed range, and exit code 2 (see [`ConfigError`]).
+//! variable, the value and the allowed range, and exit code 2 (see [`ConfigError`]; the
+//! parsing and the range checks are `telemetry_process::config`'s, shared by every binary).
 
 use std::net::SocketAddr;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use telemetry_model::PartitionKeySource;
+use telemetry_process::config::{integer_in, seconds_in, NotRun, Settings};
+
+pub use telemetry_process::config::ConfigError;
 
 /// Reads sensor submissions from SQS, validates them, explodes each into its events and
 /// publishes every event as its own Kinesis record, in order and without loss.
@@ -43,58 +46,58 @@ pub struct Config {
 
     /// Messages asked for per ReceiveMessage [1..=10].
     #[arg(long = "queue-max-messages-per-request", env = "QUEUE_MAX_NUMBER_OF_MESSAGE_PER_REQUEST",
-          default_value_t = 10, value_parser = int_in(1..=10))]
+          default_value_t = 10, value_parser = integer_in(1u64..=10))]
     pub receive_batch_size: u64,
 
     /// Visibility timeout asked for on receive, in seconds [1..=43200]; messages still in work
     /// are extended before it runs out. Must exceed the flush and delete intervals together.
     #[arg(long = "queue-visibility-timeout-sec", env = "QUEUE_VISIBILITY_TIMEOUT_SEC",
-          default_value_t = 30, value_parser = int_in(1..=43_200))]
+          default_value_t = 30, value_parser = integer_in(1u64..=43_200))]
     pub visibility_timeout_secs: u64,
 
     /// Long-poll wait of ReceiveMessage, in seconds [0..=20].
     #[arg(long = "queue-wait-time-sec", env = "QUEUE_WAIT_TIME_SEC",
-          default_value_t = 20, value_parser = int_in(0..=20))]
+          default_value_t = 20, value_parser = integer_in(0u64..=20))]
     pub wait_time_secs: u64,
 
     /// Longest wait before a partly filled delete batch is sent, in seconds, fractions allowed
     /// [0..=60].
     #[arg(long = "queue-receipts-to-delete-interval-sec", env = "QUEUE_RECEIPTS_TO_DELETE_INTERVAL_SEC",
-          default_value = "1", value_parser = secs_in(0.0..=60.0))]
+          default_value = "1", value_parser = seconds_in(0.0..=60.0))]
     pub delete_interval: Duration,
 
     /// Receipts per DeleteMessageBatch [1..=10].
     #[arg(long = "queue-max-receipts-to-delete-at-once", env = "QUEUE_MAX_RECEIPTS_TO_DELETE_AT_ONCE",
-          default_value_t = 10, value_parser = int_in(1..=10))]
+          default_value_t = 10, value_parser = integer_in(1u64..=10))]
     pub delete_batch_size: u64,
 
     /// Longest wait to fill a PutRecords batch, in seconds, fractions allowed [0..=60]. A batch
     /// goes at once when it is full or when no PutRecords is in flight.
     #[arg(long = "data-stream-flush-interval-sec", env = "DATA_STREAM_FLUSH_INTERVAL_SEC",
-          default_value = "0.05", value_parser = secs_in(0.0..=60.0))]
+          default_value = "0.05", value_parser = seconds_in(0.0..=60.0))]
     pub flush_interval: Duration,
 
     /// Records per PutRecords [1..=500].
     #[arg(long = "data-stream-max-buffer-size", env = "DATA_STREAM_MAX_BUFFER_SIZE",
-          default_value_t = 500, value_parser = int_in(1..=500))]
+          default_value_t = 500, value_parser = integer_in(1u64..=500))]
     pub put_batch_size: u64,
 
     /// PutRecords requests in flight at once [1..=64].
     #[arg(long = "data-stream-max-requests-in-flight", env = "DATA_STREAM_MAX_REQUESTS_IN_FLIGHT",
-          default_value_t = 8, value_parser = int_in(1..=64))]
+          default_value_t = 8, value_parser = integer_in(1u64..=64))]
     pub put_requests_in_flight: u64,
 
     /// Records per second one shard takes [1..=1000]: Kinesis' write limit, which the
     /// collector stays within instead of being throttled (lower it to leave room for other
     /// writers, or to match a proxy's scaled limits).
     #[arg(long = "shard-max-records-per-sec", env = "SHARD_MAX_RECORDS_PER_SEC",
-          default_value_t = 1_000, value_parser = int_in(1..=1_000))]
+          default_value_t = 1_000, value_parser = integer_in(1u64..=1_000))]
     pub shard_max_records_per_sec: u64,
 
     /// Bytes per second one shard takes, data plus partition keys [1..=1048576]: Kinesis'
     /// write limit, as for the records.
     #[arg(long = "shard-max-bytes-per-sec", env = "SHARD_MAX_BYTES_PER_SEC",
-          default_value_t = 1_048_576, value_parser = int_in(1..=1_048_576))]
+          default_value_t = 1_048_576, value_parser = integer_in(1u64..=1_048_576))]
     pub shard_max_bytes_per_sec: u64,
 
     /// Whether the collector keeps each shard's write limits itself (on) or sends whatever is
@@ -110,36 +113,36 @@ pub struct Config {
 
     /// Concurrent ReceiveMessage loops [1..=64].
     #[arg(long = "queue-receivers", env = "QUEUE_RECEIVERS",
-          default_value_t = 4, value_parser = int_in(1..=64))]
+          default_value_t = 4, value_parser = integer_in(1u64..=64))]
     pub receivers: u64,
 
     /// Submissions held at once (received, not yet deleted) [10..=100000]. When reached,
     /// receiving pauses: this bounds memory when Kinesis is slow.
     #[arg(long = "max-submissions-in-flight", env = "MAX_SUBMISSIONS_IN_FLIGHT",
-          default_value_t = 2_000, value_parser = int_in(10..=100_000))]
+          default_value_t = 2_000, value_parser = integer_in(10u64..=100_000))]
     pub max_submissions_in_flight: u64,
 
     /// Events held at once, over all held submissions [500..=10000000]. A submission larger
     /// than this still passes, alone.
     #[arg(long = "max-records-in-flight", env = "MAX_RECORDS_IN_FLIGHT",
-          default_value_t = 50_000, value_parser = int_in(500..=10_000_000))]
+          default_value_t = 50_000, value_parser = integer_in(500u64..=10_000_000))]
     pub max_records_in_flight: u64,
 
     /// On SIGTERM or SIGINT, how long to finish held submissions before handing the rest back
     /// to the queue, in seconds, fractions allowed [0..=3600].
     #[arg(long = "shutdown-grace-period-sec", env = "SHUTDOWN_GRACE_PERIOD_SEC",
-          default_value = "20", value_parser = secs_in(0.0..=3600.0))]
+          default_value = "20", value_parser = seconds_in(0.0..=3600.0))]
     pub shutdown_grace: Duration,
 
     /// Interval of the summary log line, in seconds, fractions allowed [0.1..=3600].
     #[arg(long = "summary-interval-sec", env = "SUMMARY_INTERVAL_SEC",
-          default_value = "10", value_parser = secs_in(0.1..=3600.0))]
+          default_value = "10", value_parser = seconds_in(0.1..=3600.0))]
     pub summary_interval: Duration,
 
     /// Threads of the async runtime [1..=64]. 1 (default) runs everything on one thread, the
     /// least CPU per event (no cross-thread wake-ups); scale out with more instances, or raise
     /// this on a large machine.
-    #[arg(long, env = "WORKER_THREADS", default_value_t = 1, value_parser = int_in(1..=64))]
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 1, value_parser = integer_in(1u64..=64))]
     pub worker_threads: u64,
 
     /// Address of the HTTP listener (health now, metrics later). Loopback by default; use
@@ -179,11 +182,6 @@ impl From<PartitionKey> for PartitionKeySource {
     }
 }
 
-/// A configuration error: one line, naming the variable, the value and what is allowed.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
 impl Config {
     /// Parses flags and environment, then checks the settings against each other.
     /// `--help` and `--version` are returned as `Err(Ok(text))` so the caller prints them.
@@ -192,18 +190,21 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let config = Config::try_parse_from(args).map_err(|e| match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                Ok(e.to_string())
-            }
-            _ => Err(one_line(&e)),
-        })?;
-        config.validate().map_err(Err)?;
-        Ok(config)
+        telemetry_process::config::parse(args).map_err(|not_run| match not_run {
+            NotRun::Info(text) => Ok(text),
+            NotRun::Invalid(e) => Err(e),
+        })
     }
 
+    /// The visibility timeout as a duration.
+    pub fn visibility_timeout(&self) -> Duration {
+        Duration::from_secs(self.visibility_timeout_secs)
+    }
+}
+
+impl Settings for Config {
     /// Checks between settings; each setting's own range is checked while parsing.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         let needed = self.flush_interval + self.delete_interval;
         if Duration::from_secs(self.visibility_timeout_secs) <= needed {
             return Err(ConfigError(format!(
@@ -220,61 +221,7 @@ impl Config {
                 self.queue_name
             )));
         }
-        if let Err(e) = self.log_level.parse::<tracing_subscriber::EnvFilter>() {
-            return Err(ConfigError(format!(
-                "invalid LOG_LEVEL={:?}: {e}",
-                self.log_level
-            )));
-        }
-        Ok(())
-    }
-
-    /// The visibility timeout as a duration.
-    pub fn visibility_timeout(&self) -> Duration {
-        Duration::from_secs(self.visibility_timeout_secs)
-    }
-}
-
-/// Turns clap's multi-line error into one line: `invalid VAR=value (--flag): allowed range`.
-fn one_line(e: &clap::Error) -> ConfigError {
-    use clap::error::{ContextKind, ContextValue};
-    let get = |kind| match e.get(kind) {
-        Some(ContextValue::String(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let (Some(arg), Some(value)) = (get(ContextKind::InvalidArg), get(ContextKind::InvalidValue))
-    else {
-        let text = e.to_string();
-        let first = text
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("invalid arguments");
-        return ConfigError(first.trim_start_matches("error: ").to_owned());
-    };
-    // `arg` reads like `--queue-wait-time-sec <QUEUE_WAIT_TIME_SEC>`: find its variable.
-    let flag = arg.split_whitespace().next().unwrap_or(&arg).to_owned();
-    let env = <Config as clap::CommandFactory>::command()
-        .get_arguments()
-        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
-        .and_then(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()));
-    let why = std::error::Error::source(e)
-        .map(ToString::to_string)
-        .unwrap_or_else(|| e.kind().to_string());
-    match env {
-        Some(env) => ConfigError(format!("invalid {env}={value:?} ({flag}): {why}")),
-        None => ConfigError(format!("invalid {flag}={value:?}: {why}")),
-    }
-}
-
-fn int_in(range: RangeInclusive<u64>) -> impl Fn(&str) -> Result<u64, String> + Clone {
-    move |s: &str| {
-        let allowed = || format!("allowed: an integer in {}..={}", range.start(), range.end());
-        let n: u64 = s.trim().parse().map_err(|_| allowed())?;
-        if range.contains(&n) {
-            Ok(n)
-        } else {
-            Err(allowed())
-        }
+        telemetry_process::logging::check_filter(&self.log_level)
     }
 }
 
@@ -293,18 +240,6 @@ fn standard_queue_name(s: &str) -> Result<String, String> {
              (a name, not a URL; not a FIFO queue)"
                 .to_owned(),
         )
-    }
-}
-
-fn secs_in(range: RangeInclusive<f64>) -> impl Fn(&str) -> Result<Duration, String> + Clone {
-    move |s: &str| {
-        let allowed = || format!("allowed: seconds in {}..={}", range.start(), range.end());
-        let n: f64 = s.trim().parse().map_err(|_| allowed())?;
-        if n.is_finite() && range.contains(&n) {
-            Duration::try_from_secs_f64(n).map_err(|_| allowed())
-        } else {
-            Err(allowed())
-        }
     }
 }
 

@@ -30,10 +30,10 @@ use telemetry_model::DropReason;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::backoff::Backoff;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::reachability::Reachability;
 use crate::stats::Stats;
+use telemetry_aws::backoff::Backoff;
 
 /// SendMessage calls in flight at once.
 pub(crate) const MAX_SENDS: usize = 8;

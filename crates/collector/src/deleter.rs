@@ -16,13 +16,13 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::liveness;
 use crate::queue::{EntryOutcome, Queue};
 use crate::reachability::Reachability;
 use crate::requests_in_flight::RequestsInFlight;
 use crate::stats::{SqsCall, Stats};
+use telemetry_aws::backoff::Backoff;
 
 /// Delete batches in flight at once.
 const MAX_REQUESTS: usize = 16;

@@ -21,10 +21,11 @@
 //! `startup.rs` (waiting for the queue and the stream), `requests_in_flight.rs`, `stats.rs`,
 //! `summary.rs`. Watching it: `http.rs` serves `/metrics` (`metrics.rs`), `/healthz`
 //! (`liveness.rs`) and `/readyz` (`readiness.rs`, from `reachability.rs`: whether SQS and
-//! Kinesis answer, one log line per outage).
+//! Kinesis answer, one log line per outage). Shared with the other binaries: the backoff of
+//! retries (`telemetry_aws::backoff`), the JSON logs and the shutdown signal
+//! (`telemetry-process`).
 
 mod app;
-mod backoff;
 mod concurrency;
 mod config;
 mod dead_letter;
@@ -35,7 +36,6 @@ mod http;
 mod in_flight;
 mod lanes;
 mod liveness;
-pub mod logging;
 mod metrics;
 mod pipeline;
 mod publisher;
@@ -47,7 +47,6 @@ mod receiver;
 mod requests_in_flight;
 mod shard_limiter;
 mod shards;
-pub mod shutdown;
 mod startup;
 mod stats;
 mod summary;

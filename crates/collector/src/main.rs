@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use telemetry_collector::{logging, shutdown, Collector, Config};
+use telemetry_collector::{Collector, Config};
+use telemetry_process::{logging, shutdown};
 
 // mimalloc instead of glibc malloc: the collector allocates many small, short-lived buffers
 // across threads (requests, records, responses); measured in scripts/bench-e2e.sh.
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        collector.run_until_stopped(shutdown::signal()).await;
+        collector.run_until_stopped(shutdown::requested()).await;
         ExitCode::SUCCESS
     })
 }

@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::config::{Config, Switch};
 use crate::dead_letter::{DeadLetter, DeadLetterSettings, LetterSink};
 use crate::deleter::{Deleter, DeleterSettings};
@@ -35,6 +34,7 @@ use crate::shards;
 use crate::stats::Stats;
 use crate::summary;
 use crate::visibility::Visibility;
+use telemetry_aws::backoff::Backoff;
 
 /// Where the pipeline reads, writes and keeps broken submissions.
 pub(crate) struct Parts<Q, S, L> {

@@ -41,7 +41,6 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::concurrency::{Concurrency, Response};
 use crate::in_flight::MessageKey;
 use crate::lanes::{Lanes, Ready};
@@ -51,6 +50,7 @@ use crate::reachability::Reachability;
 use crate::requests_in_flight::RequestsInFlight;
 use crate::shard_limiter::{Limits, ShardLimiter};
 use crate::stats::{self, PutFailure, Stats};
+use telemetry_aws::backoff::Backoff;
 
 /// A valid submission handed to the publisher.
 #[derive(Debug)]

@@ -15,13 +15,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::dead_letter::Letter;
 use crate::in_flight::{InFlight, MessageKey};
 use crate::publisher::Submitted;
 use crate::queue::{Message, Queue};
 use crate::reachability::Reachability;
 use crate::stats::{seconds_since, SqsCall, Stats};
+use telemetry_aws::backoff::Backoff;
 
 /// The pause after an empty reply when QUEUE_WAIT_TIME_SEC is 0 (no long polling).
 const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);

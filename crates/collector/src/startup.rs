@@ -7,8 +7,8 @@ use aws_sdk_kinesis::types::StreamStatus;
 use telemetry_aws::error_code;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::config::Config;
+use telemetry_aws::backoff::Backoff;
 
 /// What start-up found.
 #[derive(Debug)]

@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use telemetry_fleet::generator::{Fleet, Generated};
 use telemetry_fleet::profile::{breakable, Profile};
 use telemetry_model::DropReason;
+use telemetry_process::config::{parse_or_exit, Settings};
 use tokio::time::Instant;
 
 #[derive(Debug, Parser)]
@@ -73,6 +74,8 @@ struct Args {
     #[arg(long)]
     quiet: bool,
 }
+
+impl Settings for Args {}
 
 fn parse_share(s: &str) -> Result<(DropReason, f64), String> {
     let (kind, share) = s.split_once('=').ok_or("expected KIND=SHARE")?;
@@ -213,7 +216,7 @@ async fn run(args: Args) -> Result<()> {
     };
     let mut batches = futures::stream::FuturesUnordered::new();
     // SIGTERM or Ctrl-C: stop sending, finish what is in flight, write the manifest, summarise.
-    let stop = telemetry_aws::shutdown::signal();
+    let stop = telemetry_process::shutdown::signal();
     tokio::pin!(stop);
     loop {
         let done =
@@ -362,7 +365,7 @@ async fn send_batch(sqs: aws_sdk_sqs::Client, queue_url: String, batch: Vec<Gene
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    match run(parse_or_exit::<Args>("sensor-fleet")).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sensor-fleet: {e:#}");

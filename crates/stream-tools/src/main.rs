@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use clap::{Parser, Subcommand};
 use telemetry_fleet::manifest::Entry;
+use telemetry_process::config::{parse_or_exit, Settings};
 use telemetry_stream_tools::{stats, verify};
 
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ struct Args {
     #[command(subcommand)]
     command: Command,
 }
+
+impl Settings for Args {}
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -202,7 +205,7 @@ async fn tail(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    match run(parse_or_exit::<Args>("telemetry-stream")).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

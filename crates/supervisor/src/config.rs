@@ -2,14 +2,17 @@
 //! checked once at start, units in the names.
 //!
 //! A bad value stops the program before it calls anything, with one line that names the
-//! variable, the value and what is allowed, and exit code 2 (see [`ConfigError`]).
+//! variable, the value and what is allowed, and exit code 2 (see [`ConfigError`]; the
+//! parsing and the range checks are `telemetry_process::config`'s, shared by every binary).
 
-use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
+use telemetry_process::config::{integer_in, number_in, seconds_in, Settings};
+
+pub use telemetry_process::config::{ConfigError, NotRun};
 
 use crate::decision::Policy;
 use crate::traffic::ShardLimits;
@@ -75,7 +78,7 @@ pub struct Config {
 
     /// Time between two decisions, in seconds, fractions allowed [0.1..=86400].
     #[arg(long = "interval-sec", env = "SUPERVISOR_INTERVAL_SEC",
-          default_value = "60", value_parser = seconds(0.1, 86_400.0))]
+          default_value = "60", value_parser = seconds_in(0.1..=86_400.0))]
     pub interval: Duration,
 
     /// Where the incoming records and bytes are measured: `stream` (GetRecords on every shard)
@@ -87,38 +90,38 @@ pub struct Config {
     /// Whole seconds over which the incoming records and bytes are averaged [1..=3600]. With
     /// the cloudwatch source, rounded up to whole minutes.
     #[arg(long = "window-sec", env = "SUPERVISOR_WINDOW_SEC",
-          default_value_t = 60, value_parser = within(1u32, MAX_WINDOW_SECS, "an integer"))]
+          default_value_t = 60, value_parser = integer_in(1u32..=MAX_WINDOW_SECS))]
     pub window_secs: u32,
 
     /// Below this per-shard use (a share of a shard's write limit) shards are removed [0..=1].
     #[arg(long, env = "SUPERVISOR_LOW",
-          default_value_t = 0.3, value_parser = within(0.0, 1.0, "a number"))]
+          default_value_t = 0.3, value_parser = number_in(0.0..=1.0))]
     pub low: f64,
 
     /// Above this per-shard use shards are added [0..=1], more than SUPERVISOR_LOW. A change
     /// aims at the middle of the band.
     #[arg(long, env = "SUPERVISOR_HIGH",
-          default_value_t = 0.75, value_parser = within(0.0, 1.0, "a number"))]
+          default_value_t = 0.75, value_parser = number_in(0.0..=1.0))]
     pub high: f64,
 
     /// The fewest open shards [1..=10000].
     #[arg(long, env = "SUPERVISOR_MIN_SHARDS",
-          default_value_t = 1, value_parser = within(1u32, 10_000, "an integer"))]
+          default_value_t = 1, value_parser = integer_in(1u32..=10_000))]
     pub min_shards: u32,
 
     /// The most open shards, a cost ceiling [1..=10000], at least SUPERVISOR_MIN_SHARDS.
     #[arg(long, env = "SUPERVISOR_MAX_SHARDS",
-          default_value_t = 16, value_parser = within(1u32, 10_000, "an integer"))]
+          default_value_t = 16, value_parser = integer_in(1u32..=10_000))]
     pub max_shards: u32,
 
     /// Least time after a change before the next, in seconds, fractions allowed [0..=86400].
     #[arg(long = "cooldown-sec", env = "SUPERVISOR_COOLDOWN_SEC",
-          default_value = "300", value_parser = seconds(0.0, 86_400.0))]
+          default_value = "300", value_parser = seconds_in(0.0..=86_400.0))]
     pub cooldown: Duration,
 
     /// UpdateShardCount calls allowed in any 24 hours [1..=10]; AWS refuses an 11th.
     #[arg(long, env = "SUPERVISOR_MAX_CALLS_PER_DAY",
-          default_value_t = 10, value_parser = within(1u32, 10, "an integer"))]
+          default_value_t = 10, value_parser = integer_in(1u32..=10))]
     pub max_calls_per_day: u32,
 
     /// Log what would be done, but never call UpdateShardCount.
@@ -129,43 +132,29 @@ pub struct Config {
     /// Least time between two reads of one shard, in seconds, fractions allowed [0.2..=60].
     /// AWS allows 5 GetRecords per second per shard, shared by every reader of the stream.
     #[arg(long = "poll-interval-sec", env = "SUPERVISOR_POLL_INTERVAL_SEC",
-          default_value = "1", value_parser = seconds(0.2, 60.0))]
+          default_value = "1", value_parser = seconds_in(0.2..=60.0))]
     pub poll_interval: Duration,
 
     /// The cloudwatch source only: the window ends this many seconds ago, at the start of a
     /// minute, since CloudWatch publishes a minute's sums a few minutes late [0..=900].
     #[arg(long = "cloudwatch-delay-sec", env = "SUPERVISOR_CLOUDWATCH_DELAY_SEC",
           default_value_t = 120,
-          value_parser = within(0u32, MAX_CLOUDWATCH_DELAY_SECS, "an integer"))]
+          value_parser = integer_in(0u32..=MAX_CLOUDWATCH_DELAY_SECS))]
     pub cloudwatch_delay_secs: u32,
 
     /// Records per second one shard takes (AWS: 1000). For tests against emulators.
     #[arg(long, env = "SUPERVISOR_SHARD_RECORDS_PER_SEC", hide = true,
-          default_value_t = 1_000, value_parser = within(1u64, 1_000_000, "an integer"))]
+          default_value_t = 1_000, value_parser = integer_in(1u64..=1_000_000))]
     pub shard_records_per_sec: u64,
 
     /// Bytes per second one shard takes (AWS: 1 MiB). For tests against emulators.
     #[arg(long, env = "SUPERVISOR_SHARD_BYTES_PER_SEC", hide = true,
-          default_value_t = 1_048_576, value_parser = within(1u64, 1 << 40, "an integer"))]
+          default_value_t = 1_048_576, value_parser = integer_in(1u64..=1 << 40))]
     pub shard_bytes_per_sec: u64,
 
     /// Log filter, e.g. `info` or `telemetry_supervisor=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-}
-
-/// A configuration error: one line, naming the variable, the value and what is allowed.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-/// What parsing the command line gave, when it is not a configuration.
-#[derive(Debug)]
-pub enum NotRun {
-    /// `--help` or `--version`: the text to print; exit 0.
-    Info(String),
-    /// A bad setting; exit 2.
-    Invalid(ConfigError),
 }
 
 impl Config {
@@ -175,33 +164,7 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        use clap::error::ErrorKind;
-        let config = Config::try_parse_from(args).map_err(|e| match e.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => NotRun::Info(e.to_string()),
-            _ => NotRun::Invalid(explain(&e)),
-        })?;
-        config.check().map_err(NotRun::Invalid)?;
-        Ok(config)
-    }
-
-    /// Checks between settings; each setting's own range is checked while parsing.
-    pub fn check(&self) -> Result<(), ConfigError> {
-        if self.low >= self.high {
-            return Err(ConfigError(format!(
-                "invalid SUPERVISOR_HIGH={}: must be greater than SUPERVISOR_LOW={}",
-                self.high, self.low
-            )));
-        }
-        if self.min_shards > self.max_shards {
-            return Err(ConfigError(format!(
-                "invalid SUPERVISOR_MAX_SHARDS={}: must be at least SUPERVISOR_MIN_SHARDS={}",
-                self.max_shards, self.min_shards
-            )));
-        }
-        self.log_level
-            .parse::<tracing_subscriber::EnvFilter>()
-            .map_err(|e| ConfigError(format!("invalid LOG_LEVEL={:?}: {e}", self.log_level)))?;
-        Ok(())
+        telemetry_process::config::parse(args)
     }
 
     /// The decision rules.
@@ -231,58 +194,23 @@ impl Config {
     }
 }
 
-/// Clap's error as one line: the variable (or flag), the value given, what is allowed.
-fn explain(e: &clap::Error) -> ConfigError {
-    use clap::error::ContextKind;
-    let context = |wanted: ContextKind| {
-        e.context()
-            .find(|(kind, _)| *kind == wanted)
-            .map(|(_, value)| value.to_string())
-    };
-    let Some((arg, value)) =
-        context(ContextKind::InvalidArg).zip(context(ContextKind::InvalidValue))
-    else {
-        let text = e.to_string();
-        let line = text.lines().map(str::trim).find(|l| !l.is_empty());
-        return ConfigError(
-            line.unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_owned(),
-        );
-    };
-    // `arg` reads `--window-sec <SUPERVISOR_WINDOW_SEC>`; the variable is the setting's name.
-    let flag = arg.split(' ').next().unwrap_or_default();
-    let command = Config::command();
-    let variable = command.get_arguments().find_map(|a| {
-        let long = a.get_long()?;
-        (flag.strip_prefix("--") == Some(long)).then(|| a.get_env())?
-    });
-    let allowed =
-        std::error::Error::source(e).map_or_else(|| e.kind().to_string(), |s| s.to_string());
-    match variable {
-        Some(var) => ConfigError(format!(
-            "invalid {}={value:?} ({flag}): {allowed}",
-            var.to_string_lossy()
-        )),
-        None => ConfigError(format!("invalid {flag}={value:?}: {allowed}")),
+impl Settings for Config {
+    /// Checks between settings; each setting's own range is checked while parsing.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.low >= self.high {
+            return Err(ConfigError(format!(
+                "invalid SUPERVISOR_HIGH={}: must be greater than SUPERVISOR_LOW={}",
+                self.high, self.low
+            )));
+        }
+        if self.min_shards > self.max_shards {
+            return Err(ConfigError(format!(
+                "invalid SUPERVISOR_MAX_SHARDS={}: must be at least SUPERVISOR_MIN_SHARDS={}",
+                self.max_shards, self.min_shards
+            )));
+        }
+        telemetry_process::logging::check_filter(&self.log_level)
     }
-}
-
-/// A parser of `what` (a number, an integer) in `lo..=hi`.
-fn within<T>(lo: T, hi: T, what: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone
-where
-    T: FromStr + PartialOrd + Display + Copy + Send + Sync + 'static,
-{
-    move |s: &str| match s.trim().parse::<T>() {
-        Ok(v) if lo <= v && v <= hi => Ok(v),
-        _ => Err(format!("allowed: {what} in {lo}..={hi}")),
-    }
-}
-
-/// A parser of a duration given in seconds, fractions allowed, in `lo..=hi`.
-fn seconds(lo: f64, hi: f64) -> impl Fn(&str) -> Result<Duration, String> + Clone {
-    let number = within(lo, hi, "seconds");
-    move |s: &str| number(s).map(Duration::from_secs_f64)
 }
 
 #[cfg(test)]

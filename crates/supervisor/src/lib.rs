@@ -24,7 +24,8 @@
 //!    a dry run only the line saying what it would do. Failing calls are logged once per
 //!    outage ([`outage`]) and retried with backoff; only SIGTERM or SIGINT ends it (exit 0).
 //!
-//! Settings are in [`config`]; [`logging`] writes the JSON lines.
+//! Settings are in [`config`]; the JSON log lines and the shutdown signal are
+//! `telemetry-process`'s, as for every binary.
 //!
 //! # Two sources: the stream or CloudWatch
 //!
@@ -66,7 +67,6 @@
 pub mod cloudwatch;
 pub mod config;
 pub mod decision;
-pub mod logging;
 pub mod meter;
 pub mod outage;
 pub mod source;

@@ -3,20 +3,14 @@
 
 use std::process::ExitCode;
 
-use telemetry_supervisor::config::{Config, NotRun};
-use telemetry_supervisor::{cloudwatch, logging, supervisor};
+use telemetry_process::logging;
+use telemetry_supervisor::config::Config;
+use telemetry_supervisor::{cloudwatch, supervisor};
 
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args_os()) {
         Ok(config) => config,
-        Err(NotRun::Info(text)) => {
-            print!("{text}");
-            return ExitCode::SUCCESS;
-        }
-        Err(NotRun::Invalid(e)) => {
-            eprintln!("shard-supervisor: {e}");
-            return ExitCode::from(2);
-        }
+        Err(not_run) => return not_run.report("shard-supervisor"),
     };
     logging::init(&config.log_level);
     // One thread: a call per shard per second and a decision per minute.
@@ -38,7 +32,7 @@ fn main() -> ExitCode {
             .await;
         let clients = telemetry_aws::Clients::from_sdk_config(&sdk);
         let cloudwatch = cloudwatch::client(&sdk);
-        let shutdown = telemetry_aws::shutdown::signal();
+        let shutdown = telemetry_process::shutdown::signal();
         supervisor::run(config, clients.kinesis, cloudwatch, shutdown).await;
     });
     ExitCode::SUCCESS

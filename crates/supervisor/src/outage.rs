@@ -8,16 +8,22 @@
 
 use std::time::{Duration, Instant};
 
+use telemetry_aws::backoff::Backoff;
+
 /// The longest wait before a failed call is tried again. Shard iterators expire after five
 /// minutes; an expired one is simply taken again.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// The delay before try number `failures + 1`: `base` doubled per failure, at most
-/// [`MAX_RETRY_DELAY`]. No jitter: one supervisor runs per stream, so there is no crowd of
-/// clients to spread out.
+/// [`MAX_RETRY_DELAY`] (or `base` when it is longer). The workspace's [`Backoff`], without its
+/// jitter ([`Backoff::ceiling`]): one supervisor runs per stream, so there is no crowd of
+/// clients to spread out, and a fixed delay keeps the read pace of every shard predictable.
 pub fn retry_delay(base: Duration, failures: u32) -> Duration {
-    base.saturating_mul(1u32 << failures.min(16))
-        .min(MAX_RETRY_DELAY.max(base))
+    let backoff = Backoff {
+        base,
+        cap: MAX_RETRY_DELAY.max(base),
+    };
+    backoff.ceiling(failures.saturating_add(1))
 }
 
 /// The state of AWS as this process sees it.

@@ -29,6 +29,7 @@ use telemetry_aws::Clients;
 use telemetry_localenv::resources::{create_queue_and_stream, create_stream};
 use telemetry_localenv::{cpu, emulators};
 use telemetry_model::{PartitionKeySource, Submission};
+use telemetry_process::config::{parse_or_exit, Settings};
 
 #[derive(Debug, Parser)]
 #[command(about = "End-to-end benchmark of telemetry-collector against local emulators")]
@@ -59,6 +60,8 @@ struct Args {
     #[arg(long, default_value = "target/release/telemetry-collector")]
     collector: std::path::PathBuf,
 }
+
+impl Settings for Args {}
 
 /// A fleet-shaped body: `n_proc` new_process and `n_conn` network_connection events.
 fn body(rng: &mut impl Rng, n_proc: usize, n_conn: usize) -> String {
@@ -160,7 +163,7 @@ where
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
+    let args = parse_or_exit::<Args>("e2e-bench");
     if !args.collector.exists() {
         bail!(
             "{} not found: build it with `cargo build --release`",

@@ -1,7 +1,7 @@
 //! `run-local`: the whole system on this machine, without Docker. Starts moto (SQS) and
 //! kinesalite (Kinesis) on free loopback ports, creates the queue `submissions` and a 2-shard
 //! stream `events`, starts the collector and the sensor fleet, and shows live figures until
-//! Ctrl-C; then stops the fleet, lets the collector drain, and stops every process it started.
+//! Ctrl-C (or SIGTERM); then stops the fleet, lets the collector drain, and stops every process it started.
 //! The figures come from the collector's summary lines and its `/metrics` (the lag: SQS's
 //! `SentTimestamp` to `time_processed`, averaged over each interval), which stays open for
 //! `curl` while it runs.
@@ -34,6 +34,7 @@ use telemetry_localenv::shard_limit::ShardLimits;
 use telemetry_localenv::signature::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use telemetry_localenv::tls::Ca;
 use telemetry_localenv::{emulators, scrape};
+use telemetry_process::config::{parse_or_exit, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -137,6 +138,8 @@ impl Endpoints {
     }
 }
 
+impl Settings for Args {}
+
 /// Totals read from the collector's summary lines.
 #[derive(Debug, Default, Clone)]
 struct Totals {
@@ -212,7 +215,7 @@ async fn terminate(child: &mut Child, within: Duration) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let args = Args::parse();
+    let args = parse_or_exit::<Args>("run-local");
     std::fs::create_dir_all(&args.work_dir)?;
     let collector_bin = args.bin_dir.join("telemetry-collector");
     let fleet_bin = args.bin_dir.join("sensor-fleet");
@@ -295,13 +298,13 @@ async fn main() -> Result<()> {
     let mut last = (Instant::now(), 0u64);
     let mut last_lag = (0.0, 0.0);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.every.max(0.2)));
-    // One Ctrl-C listener for the whole run: a listener made anew at each tick would miss a
-    // Ctrl-C that came while the figures were being read (moto answers slowly with a deep queue).
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // One listener for the whole run: a listener made anew at each tick would miss a Ctrl-C
+    // that came while the figures were being read (moto answers slowly with a deep queue).
+    let stop = telemetry_process::shutdown::signal();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = &mut ctrl_c => break,
+            _ = &mut stop => break,
             _ = ticker.tick() => {}
         }
         let t = totals

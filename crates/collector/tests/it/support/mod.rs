@@ -69,7 +69,7 @@ impl TestEnv {
     pub async fn start(shards: i32) -> TestEnv {
         // TEST_LOG=debug shows the collector's logs of a failing test.
         if let Ok(filter) = std::env::var("TEST_LOG") {
-            telemetry_collector::logging::init(&filter);
+            telemetry_process::logging::init(&filter);
         }
         // TEST_SQS=localstack puts SQS on LocalStack (installed by `scripts/install-emulators.sh
         // --localstack`), whose SQS keeps its pace with a deep queue, where moto slows down.

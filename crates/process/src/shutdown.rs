@@ -1,5 +1,6 @@
 //! The shutdown signal every long-running binary of the workspace waits for: SIGTERM (what
-//! Kubernetes and docker send) or SIGINT (Ctrl-C). Not AWS, but shared process plumbing.
+//! Kubernetes and docker send) or SIGINT (Ctrl-C). A binary takes it as a future and hands it
+//! to its library, so tests can stop the same code with a future of their own.
 
 /// Resolves when the process receives SIGTERM or SIGINT, with the signal's name.
 pub async fn signal() -> &'static str {
@@ -23,4 +24,10 @@ pub async fn signal() -> &'static str {
         () = ctrl_c => "SIGINT",
         () = term => "SIGTERM",
     }
+}
+
+/// [`signal`], logged: resolves after the line `shutdown requested` with the signal's name.
+pub async fn requested() {
+    let name = signal().await;
+    tracing::info!(signal = name, "shutdown requested");
 }
