@@ -50,3 +50,39 @@ impl Profile {
         self.broken.iter().map(|(_, s)| s).sum()
     }
 }
+
+/// Parses `KIND=SHARE` (e.g. `bad_ip=0.02`): a [`breakable`] kind and a share in 0..=1.
+pub fn parse_share(s: &str) -> Result<(DropReason, f64), String> {
+    let (kind, share) = s.split_once('=').ok_or("expected KIND=SHARE")?;
+    let kind = breakable()
+        .find(|k| k.as_str() == kind)
+        .ok_or_else(|| format!("unknown kind {kind:?}"))?;
+    let share: f64 = share
+        .parse()
+        .map_err(|_| format!("share {share:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&share) {
+        return Err(format!("share {share} is not in 0..=1"));
+    }
+    Ok((kind, share))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_is_a_breakable_kind_and_a_number_in_0_to_1() {
+        assert_eq!(parse_share("bad_ip=0.02"), Ok((DropReason::BadIp, 0.02)));
+        assert_eq!(parse_share("not_json=1"), Ok((DropReason::NotJson, 1.0)));
+        for bad in [
+            "bad_ip",
+            "bad_ip=x",
+            "bad_ip=1.5",
+            "bad_ip=NaN",
+            "record_too_large=0.1",
+            "nope=0.1",
+        ] {
+            assert!(parse_share(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -6,17 +6,16 @@
 //!   any violation;
 //! - `stats`: records and bytes per shard, and the rate over an interval.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use aws_sdk_kinesis::types::ShardIteratorType;
 use clap::{Parser, Subcommand};
 use telemetry_fleet::manifest::Entry;
 use telemetry_process::config::{parse_or_exit, Settings};
+use telemetry_stream_tools::tail::{self, Filter, Format};
 use telemetry_stream_tools::{stats, verify};
 
 #[derive(Debug, Parser)]
@@ -119,87 +118,16 @@ async fn run(args: Args) -> Result<bool> {
             device,
             from_start,
         } => {
-            tail(
-                kinesis,
-                &args.stream_name,
-                table,
-                event_type,
-                device,
+            let options = tail::Options {
+                format: if table { Format::Table } else { Format::Json },
+                filter: Filter { event_type, device },
                 from_start,
-            )
-            .await?;
+            };
+            let shutdown = telemetry_process::shutdown::signal();
+            let out = std::io::stdout().lock();
+            tail::follow(kinesis, &args.stream_name, &options, out, shutdown).await?;
             Ok(true)
         }
-    }
-}
-
-/// Follows every shard, rediscovering shards every few seconds (resharding creates new ones).
-async fn tail(
-    kinesis: &aws_sdk_kinesis::Client,
-    stream: &str,
-    table: bool,
-    event_type: Option<String>,
-    device: Option<String>,
-    from_start: bool,
-) -> Result<()> {
-    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
-    let mut known: HashSet<String> = HashSet::new();
-    let mut out = std::io::stdout().lock();
-    let mut round = 0u64;
-    loop {
-        if round % 20 == 0 {
-            for shard in telemetry_aws::stream::shards_parents_first(kinesis, stream).await? {
-                if known.insert(shard.shard_id.clone()) {
-                    // Shards found later (children of a resharding) are read from their start.
-                    let kind = if from_start || round > 0 {
-                        ShardIteratorType::TrimHorizon
-                    } else {
-                        ShardIteratorType::Latest
-                    };
-                    let it = kinesis
-                        .get_shard_iterator()
-                        .stream_name(stream)
-                        .shard_id(&shard.shard_id)
-                        .shard_iterator_type(kind)
-                        .send()
-                        .await?
-                        .shard_iterator;
-                    iterators.insert(shard.shard_id, it);
-                }
-            }
-        }
-        round += 1;
-        for it in iterators.values_mut() {
-            let Some(current) = it.take() else { continue };
-            let got = kinesis.get_records().shard_iterator(current).send().await?;
-            for r in &got.records {
-                let Ok(e) = serde_json::from_slice::<serde_json::Value>(r.data.as_ref()) else {
-                    continue;
-                };
-                if event_type.as_deref().is_some_and(|t| e["type"] != t)
-                    || device.as_deref().is_some_and(|d| e["device_id"] != d)
-                {
-                    continue;
-                }
-                let line = if table {
-                    format!(
-                        "{}  {:<18}  {}  {}",
-                        e["time_processed"].as_str().unwrap_or(""),
-                        e["type"].as_str().unwrap_or(""),
-                        e["device_id"].as_str().unwrap_or(""),
-                        e["type_specific_data"]
-                    )
-                } else {
-                    e.to_string()
-                };
-                // A closed pipe (`telemetry-stream tail | head`) ends the tail cleanly.
-                if writeln!(out, "{line}").is_err() {
-                    return Ok(());
-                }
-            }
-            *it = got.next_shard_iterator;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
