@@ -12,7 +12,13 @@
 //! - [`resources`]: creating the queue and the stream, waiting until the stream is active.
 //! - [`cpu`]: a process's CPU time, for CPU-per-event figures.
 //! - [`scrape`]: GETs against a collector's HTTP listener, and reading its metrics.
+//!
+//! For the test suites:
+//!
+//! - [`wait`]: waiting for a condition with a deadline, failing with what was awaited.
+//! - [`child`]: a binary under test as a child process, its log in a file, killed when dropped.
 
+pub mod child;
 pub mod cpu;
 pub mod emulators;
 pub mod faults;
@@ -23,3 +29,4 @@ pub mod scrape;
 pub mod shard_limit;
 pub mod signature;
 pub mod tls;
+pub mod wait;

@@ -3,35 +3,18 @@
 
 #![allow(dead_code)] // each test uses a part
 
-use std::future::Future;
-use std::time::Duration;
-
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use telemetry_aws::shard_map::{hash_key, ShardMap, ShardRange};
 use telemetry_aws::Clients;
 use telemetry_localenv::emulators::{self, Emulator};
 use telemetry_localenv::resources::create_stream;
-use tokio::time::Instant;
 
 /// An endpoint nothing listens on, for the service a test does not use.
 pub const NOWHERE: &str = "http://127.0.0.1:9";
 
-/// Waits for `condition` to hold, checking every 50 ms, failing the test after `within`.
-pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !condition().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// Waits for a condition with a deadline, checking every 50 ms: the workspace's one way to wait.
+pub use telemetry_localenv::wait::until as wait_until;
 
 /// kinesalite with a fresh stream, and clients straight to it.
 pub struct Kinesis {

@@ -2,9 +2,7 @@
 //! a child process with its JSON log, a single writer at a rate the test sets, and waiting for
 //! a condition with a deadline.
 
-use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +11,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_kinesis::Client;
 use serde_json::Value;
+use telemetry_localenv::child::Child;
 use telemetry_localenv::emulators::{self, Emulator};
 use tokio::task::JoinHandle;
 
@@ -102,21 +101,9 @@ pub async fn wait_open_shards(
     started.elapsed()
 }
 
-/// Polls `check` every 50 ms until it gives `Some`, failing the test after `within`.
-pub async fn wait_until<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "no {what} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// Polls a check every 50 ms until it holds (`true`, or `Some` of what it gives back),
+/// failing the test after a deadline: the workspace's one way to wait.
+pub use telemetry_localenv::wait::until as wait_until;
 
 /// The settings every test starts from: short interval, window and cooldown, and shard limits
 /// scaled down so that a modest load in an emulator is a full shard's worth.
@@ -129,30 +116,16 @@ pub const FAST: &[(&str, &str)] = &[
     ("SUPERVISOR_MAX_SHARDS", "2"),
 ];
 
-/// The supervisor binary, its stdout (the JSON log) in a file; killed when dropped.
+/// The supervisor binary, its stdout (the JSON log) in a file; killed when dropped, the log
+/// kept when the test failed.
 pub struct Supervisor {
     child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            // The test failed: keep the log for whoever reads the failure.
-            eprintln!("shard-supervisor log kept: {}", self.log.display());
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
 }
 
 impl Supervisor {
     /// Starts the binary against `endpoint` and `stream` with `settings` (variables).
     pub fn spawn(endpoint: &str, stream: &str, settings: &[(&str, &str)]) -> Supervisor {
         let log = std::env::temp_dir().join(format!("shard-supervisor-{stream}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(BIN);
         cmd.env_clear()
             .env("AWS_REGION", "us-east-1")
@@ -160,18 +133,15 @@ impl Supervisor {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_ENDPOINT_URL_KINESIS", endpoint)
             .env("STREAM_NAME", stream)
-            .envs(settings.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(Stdio::inherit());
-        let child = cmd.spawn().expect("spawn shard-supervisor");
-        Supervisor { child, log }
+            .envs(settings.iter().copied());
+        let child = Child::spawn(&mut cmd, log).expect("spawn shard-supervisor");
+        Supervisor { child }
     }
 
     /// The log lines so far, parsed.
     pub fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
+        self.child
+            .log()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect()
@@ -218,11 +188,7 @@ impl Supervisor {
 
     /// Sends `signal` (`-TERM`, `-INT`) and waits for the exit code.
     pub async fn stop(&mut self, signal: &str, within: Duration) -> Option<i32> {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        self.child.signal(signal).expect("kill");
         wait_until("exit", within, || {
             let exited = self.child.try_wait().expect("try_wait");
             async move { exited.map(|s| s.code()) }

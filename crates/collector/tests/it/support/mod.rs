@@ -9,7 +9,6 @@ pub mod scenario;
 pub mod submissions;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,6 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde_json::Value;
 use telemetry_aws::Clients;
 use telemetry_collector::{Collector, Config, Snapshot, Stats};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -26,30 +24,9 @@ use telemetry_localenv::emulators::{self, Emulator};
 use telemetry_localenv::proxy::Proxy;
 use telemetry_localenv::resources::create_queue_and_stream;
 
-/// Waits for `condition` to hold, checking every 50 ms, failing the test after `within`.
-pub async fn wait_until<F, Fut>(what: &str, within: Duration, condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    wait_every(Duration::from_millis(50), what, within, condition).await;
-}
-
-/// [`wait_until`] with a chosen interval, for conditions that are costly to check.
-pub async fn wait_every<F, Fut>(every: Duration, what: &str, within: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !condition().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for: {what}"
-        );
-        tokio::time::sleep(every).await;
-    }
-}
+/// Waiting with a deadline, as every suite of the workspace waits: `wait_until` checks every
+/// 50 ms, `wait_every` at a chosen interval.
+pub use telemetry_localenv::wait::{every as wait_every, until as wait_until};
 
 /// Emulators with a proxy in front of each, a fresh queue and a fresh stream.
 pub struct TestEnv {

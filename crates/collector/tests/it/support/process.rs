@@ -1,12 +1,12 @@
 //! The collector binary as a child process: talking to the emulators through the test's
-//! proxies, its JSON log in a file; stopped with SIGTERM, killed with SIGKILL, its memory read
-//! from `/proc`.
+//! proxies, its JSON log in a file (kept when the test fails); stopped with SIGTERM, killed
+//! with SIGKILL, its memory read from `/proc`.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use telemetry_localenv::child::Child;
 
 use super::TestEnv;
 
@@ -16,22 +16,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_telemetry-collector");
 /// A running collector process; killed when dropped.
 pub struct Process {
     child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
 }
 
 /// Starts the collector against `env`'s queue and stream through its proxies, with test
 /// timings; `extra` environment variables override them.
 pub fn spawn(env: &TestEnv, extra: &[(&str, &str)]) -> Process {
     let log = std::env::temp_dir().join(format!("collector-{}.log", uuid::Uuid::new_v4()));
-    let out = std::fs::File::create(&log).expect("log file");
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -52,13 +42,8 @@ pub fn spawn(env: &TestEnv, extra: &[(&str, &str)]) -> Process {
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn collector");
-    Process { child, log }
+    let child = Child::spawn(&mut cmd, log).expect("spawn collector");
+    Process { child }
 }
 
 impl Process {
@@ -79,11 +64,9 @@ impl Process {
     }
 
     fn signal(&self, which: &str) {
-        let status = Command::new("kill")
-            .args([which, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill {which}");
+        self.child
+            .signal(which)
+            .unwrap_or_else(|e| panic!("kill {which}: {e}"));
     }
 
     /// Waits for the exit, failing after `within`; returns the exit code and the log.
@@ -119,7 +102,7 @@ impl Process {
 
     /// The log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.child.log()
     }
 
     /// The resident set size now and its peak, in bytes (`VmRSS`, `VmHWM` from `/proc`).
