@@ -43,6 +43,8 @@ pub struct Fleet {
     devices: Vec<Uuid>,
     profile: Profile,
     rng: SmallRng,
+    /// The `time_created` of every submission, when not the device's local time now.
+    time_created: Option<String>,
 }
 
 /// The parts of a submission, edited to break it, then rendered to JSON text.
@@ -111,7 +113,15 @@ impl Fleet {
             devices,
             profile,
             rng,
+            time_created: None,
         }
+    }
+
+    /// The fleet, every submission of which says it was created at `time` instead of the
+    /// device's local time now: for checks that `time_created` passes through unchanged.
+    pub fn created_at(mut self, time: &str) -> Self {
+        self.time_created = Some(time.to_owned());
+        self
     }
 
     /// How many devices the fleet has.
@@ -125,10 +135,46 @@ impl Fleet {
         self.submission_from(device)
     }
 
-    /// A submission from device number `device` (modulo the fleet size).
+    /// A submission from device number `device` (modulo the fleet size), valid or broken by
+    /// the profile.
     pub fn submission_from(&mut self, device: usize) -> Generated {
-        let device_id = self.devices[device % self.devices.len()];
         let kind = self.pick_kind();
+        let (procs, conns) = self.events();
+        self.submission(device, kind, procs, conns)
+    }
+
+    /// A submission from a random device, broken in exactly one way, so that `kind` is the
+    /// reason it is dropped for (one of [`crate::profile::breakable`]).
+    pub fn broken_submission(&mut self, kind: DropReason) -> Generated {
+        let device = self.rng.gen_range(0..self.devices.len());
+        let (procs, conns) = self.events();
+        self.submission(device, Some(kind), procs, conns)
+    }
+
+    /// A valid submission from a random device with exactly `new_process` then
+    /// `network_connection` events, the values of each numbered by its position (`proc-3.exe`,
+    /// `user3`; destination `10.0.0.3`, port 3), so that a reordered or mixed-up event shows
+    /// in the stream.
+    pub fn numbered_submission(
+        &mut self,
+        new_process: usize,
+        network_connection: usize,
+    ) -> Generated {
+        let device = self.rng.gen_range(0..self.devices.len());
+        let procs = (0..new_process)
+            .map(|i| json!({"cmdl": format!("proc-{i}.exe --flag \"q\""), "user": format!("user{i}")}))
+            .collect();
+        let conns = (0..network_connection)
+            .map(|i| {
+                let ip = format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256);
+                json!({"source_ip": "192.168.0.2", "destination_ip": ip, "destination_port": i % 65536})
+            })
+            .collect();
+        self.submission(device, None, procs, conns)
+    }
+
+    /// Events drawn by the profile: its number of each type, values from the small pools.
+    fn events(&mut self) -> (Vec<Value>, Vec<Value>) {
         let range = self.profile.events_per_type.clone();
         let (n_proc, n_conn) = (self.rng.gen_range(range.clone()), self.rng.gen_range(range));
         let procs: Vec<Value> = (0..n_proc)
@@ -145,10 +191,23 @@ impl Fleet {
                 })
             })
             .collect();
+        (procs, conns)
+    }
+
+    /// A submission of device number `device` with these events, broken as `kind` says (valid
+    /// for `None`), with the manifest entry of what it must produce.
+    fn submission(
+        &mut self,
+        device: usize,
+        kind: Option<DropReason>,
+        procs: Vec<Value>,
+        conns: Vec<Value>,
+    ) -> Generated {
+        let device_id = self.devices[device % self.devices.len()];
         let mut parts = Parts {
             submission_id: uuid_from(&mut self.rng).to_string(),
             device_id: device_id.to_string(),
-            time_created: Some(local_isoformat()),
+            time_created: Some(self.time_created.clone().unwrap_or_else(local_isoformat)),
             procs,
             conns,
             unknown_type: false,
@@ -168,7 +227,7 @@ impl Fleet {
             .collect();
         let body = match kind {
             None => b64(parts.render()),
-            Some(kind) => self.broken(kind, &mut parts),
+            Some(kind) => self.break_in(kind, &mut parts),
         };
         let entry = Entry {
             submission_id: parts.submission_id.clone(),
@@ -191,7 +250,7 @@ impl Fleet {
     }
 
     /// Breaks the submission in exactly one way, so that `kind` is the reason it is dropped for.
-    fn broken(&mut self, kind: DropReason, parts: &mut Parts) -> String {
+    fn break_in(&mut self, kind: DropReason, parts: &mut Parts) -> String {
         let first_proc = |parts: &mut Parts| {
             if parts.procs.is_empty() {
                 parts
@@ -281,6 +340,59 @@ mod tests {
             assert_eq!(s.events().len(), g.entry.events.len());
             assert_eq!(s.submission_id().to_string(), g.entry.submission_id);
         }
+    }
+
+    #[test]
+    fn a_broken_submission_is_dropped_for_its_kind_whatever_the_profile() {
+        let mut fleet = Fleet::new(2, Profile::default(), 5);
+        for kind in breakable() {
+            let g = fleet.broken_submission(kind);
+            assert_eq!(g.entry.kind, kind.as_str());
+            assert!(g.entry.events.is_empty());
+            let err = Submission::decode(g.body.as_bytes())
+                .and_then(|s| s.explode("t", Default::default()).map(drop));
+            assert_eq!(err.map_err(|e| e.reason), Err(kind), "{}", g.body);
+        }
+    }
+
+    #[test]
+    fn a_numbered_submission_holds_exactly_the_events_asked_for_each_one_distinct() {
+        let mut fleet =
+            Fleet::new(3, Profile::default(), 6).created_at("2021-03-28T15:44:18.592840");
+        let g = fleet.numbered_submission(300, 2);
+        let s = Submission::decode(g.body.as_bytes()).expect("valid");
+        assert_eq!(s.events().len(), 302);
+        assert_eq!(g.entry.events.len(), 302);
+        assert!(g.entry.is_valid());
+        let types: Vec<&str> = g
+            .entry
+            .events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect();
+        assert_eq!(types[..300], ["new_process"; 300]);
+        assert_eq!(types[300..], ["network_connection"; 2]);
+        let distinct: std::collections::HashSet<String> = g
+            .entry
+            .events
+            .iter()
+            .map(|e| e.type_specific_data.to_string())
+            .collect();
+        assert_eq!(distinct.len(), 302, "every event's values differ");
+        assert_eq!(
+            g.entry.events[1].type_specific_data["cmdl"],
+            "proc-1.exe --flag \"q\""
+        );
+        assert_eq!(
+            g.entry.events[301].type_specific_data["destination_ip"],
+            "10.0.0.1"
+        );
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(&g.body)
+            .expect("base64");
+        let json: Value = serde_json::from_slice(&text).expect("JSON");
+        assert_eq!(json["time_created"], "2021-03-28T15:44:18.592840");
+        assert_eq!(json["device_id"], g.entry.device_id);
     }
 
     #[test]

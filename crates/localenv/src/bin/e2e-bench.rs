@@ -13,6 +13,7 @@
 //!
 //! Run: `scripts/bench-e2e.sh` (builds the release binaries, then runs this with its defaults).
 
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,11 +22,11 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use base64::Engine as _;
 use clap::Parser;
 use futures::StreamExt;
-use rand::{Rng, SeedableRng};
 use telemetry_aws::Clients;
+use telemetry_fleet::generator::Fleet;
+use telemetry_fleet::profile::Profile;
 use telemetry_localenv::resources::{create_queue_and_stream, create_stream};
 use telemetry_localenv::{cpu, emulators};
 use telemetry_model::{PartitionKeySource, Submission};
@@ -63,33 +64,24 @@ struct Args {
 
 impl Settings for Args {}
 
-/// A fleet-shaped body: `n_proc` new_process and `n_conn` network_connection events.
-fn body(rng: &mut impl Rng, n_proc: usize, n_conn: usize) -> String {
-    let procs: Vec<_> = (0..n_proc)
-        .map(|i| serde_json::json!({"cmdl": format!("C:\\Program Files\\app{i}\\app.exe --run {}", rng.gen::<u16>()), "user": "john"}))
-        .collect();
-    let conns: Vec<_> = (0..n_conn)
-        .map(|_| {
-            let ip = std::net::Ipv4Addr::from(rng.gen::<u32>());
-            serde_json::json!({"source_ip": "192.168.0.2", "destination_ip": ip.to_string(), "destination_port": rng.gen::<u16>()})
-        })
-        .collect();
-    let json = serde_json::json!({
-        "submission_id": uuid::Uuid::from_u128(rng.gen()).to_string(),
-        "device_id": uuid::Uuid::from_u128(rng.gen()).to_string(),
-        "time_created": "2021-03-28T15:44:18.592840",
-        "events": {"new_process": procs, "network_connection": conns},
-    });
-    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+/// Valid fleet submissions with `events_per_type` events of each type, repeatably for `seed`,
+/// from a fleet of `devices` devices.
+fn fleet(devices: usize, events_per_type: RangeInclusive<usize>, seed: u64) -> Fleet {
+    let profile = Profile {
+        events_per_type,
+        broken: Vec::new(),
+    };
+    Fleet::new(devices, profile, seed)
 }
 
 /// Records/s of a raw PutRecords loop: 8 requests of 500 records in flight for `secs`.
 async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     create_stream(clients, "ceiling", shards).await?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut fleet = fleet(500, 4..=4, 7);
     let mut records = Vec::new();
     while records.len() < 500 {
-        let s = Submission::decode(body(&mut rng, 4, 4).as_bytes()).context("bench body")?;
+        let s =
+            Submission::decode(fleet.next_submission().body.as_bytes()).context("bench body")?;
         let r = s
             .explode(
                 "2021-03-29T12:06:20.123+00:00",
@@ -208,22 +200,16 @@ async fn main() -> Result<()> {
     let ceiling = ceiling(&clients, args.shards, args.ceiling_secs).await?;
 
     let queue_url = create_queue_and_stream(&clients, "submissions", "events", args.shards).await?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let bodies: Vec<String> = (0..args.submissions)
-        .map(|_| {
-            let n_proc = rng.gen_range(args.min_events..=args.max_events);
-            let n_conn = rng.gen_range(args.min_events..=args.max_events);
-            body(&mut rng, n_proc, n_conn)
-        })
-        .collect();
-    let expected: usize = bodies
-        .iter()
-        .map(|b| {
-            Submission::decode(b.as_bytes())
-                .map(|s| s.events().len())
-                .unwrap_or(0)
-        })
-        .sum();
+    // A device per submission or so: partition keys spread over the shards.
+    let mut fleet = fleet(args.submissions, args.min_events..=args.max_events, 42);
+    let (bodies, expected) = (0..args.submissions).fold(
+        (Vec::with_capacity(args.submissions), 0),
+        |(mut bodies, events), _| {
+            let g = fleet.next_submission();
+            bodies.push(g.body);
+            (bodies, events + g.entry.events.len())
+        },
+    );
 
     eprintln!(
         "sending {} submissions ({expected} events)...",

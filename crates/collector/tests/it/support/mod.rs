@@ -294,9 +294,9 @@ pub fn assert_published(seen: &HashMap<String, Seen>, v: &Valid) {
     );
     for (i, id) in expected.iter().enumerate() {
         let e = &s.events[id];
-        let (kind, data) = &v.events[i];
-        assert_eq!(e["type"], *kind);
-        assert_eq!(e["type_specific_data"], *data);
+        let want = &v.events[i];
+        assert_eq!(e["type"], want.event_type);
+        assert_eq!(e["type_specific_data"], want.type_specific_data);
         assert_eq!(e["device_id"], v.device_id.to_string());
         assert_eq!(e["time_created"], "2021-03-28T15:44:18.592840");
         assert_eq!(
