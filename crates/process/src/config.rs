@@ -215,26 +215,30 @@ mod tests {
 
     #[test]
     fn a_bad_value_is_one_line_naming_variable_flag_value_and_range() {
-        assert_eq!(
-            error(&["--batch", "11"]),
-            "invalid EXAMPLE_BATCH=\"11\" (--batch): allowed: an integer in 1..=10"
-        );
-        assert_eq!(
-            error(&["--batch=1.5"]),
-            "invalid EXAMPLE_BATCH=\"1.5\" (--batch): allowed: an integer in 1..=10"
-        );
-        assert_eq!(
-            error(&["--wait-sec", "NaN"]),
-            "invalid EXAMPLE_WAIT_SEC=\"NaN\" (--wait-sec): allowed: seconds in 0..=60"
-        );
-        assert_eq!(
-            error(&["--wait-sec=-1"]),
-            "invalid EXAMPLE_WAIT_SEC=\"-1\" (--wait-sec): allowed: seconds in 0..=60"
-        );
-        assert_eq!(
-            error(&["--share", "1.5"]),
-            "invalid --share=\"1.5\": allowed: a number in 0..=1"
-        );
+        for (args, said) in [
+            (
+                &["--batch", "11"][..],
+                "invalid EXAMPLE_BATCH=\"11\" (--batch): allowed: an integer in 1..=10",
+            ),
+            (
+                &["--batch=1.5"],
+                "invalid EXAMPLE_BATCH=\"1.5\" (--batch): allowed: an integer in 1..=10",
+            ),
+            (
+                &["--wait-sec", "NaN"],
+                "invalid EXAMPLE_WAIT_SEC=\"NaN\" (--wait-sec): allowed: seconds in 0..=60",
+            ),
+            (
+                &["--wait-sec=-1"],
+                "invalid EXAMPLE_WAIT_SEC=\"-1\" (--wait-sec): allowed: seconds in 0..=60",
+            ),
+            (
+                &["--share", "1.5"],
+                "invalid --share=\"1.5\": allowed: a number in 0..=1",
+            ),
+        ] {
+            assert_eq!(error(args), said);
+        }
     }
 
     #[test]
