@@ -19,8 +19,7 @@ use tokio::time::Instant;
 
 use crate::shard_limiter::ShardLimiter;
 
-/// The shortest wait for a shard's tokens: records that wait for a shard go together, a few
-/// milliseconds' worth at a time, not one request per token.
+/// The shortest wait for a shard's tokens, so a lane waiting for them never spins the loop.
 const TOKEN_WAIT: Duration = Duration::from_millis(5);
 
 /// What a lane needs of a ready record.
@@ -173,12 +172,20 @@ impl<T: Ready> Lanes<T> {
         self.limiter.throttled(shard, now);
     }
 
-    /// When lane `i`'s front record (of `size`) gets tokens: `now` if it has them already.
+    /// When lane `i` (its front record of `size`) may go: `now` if its shard has tokens. A lane
+    /// that had to wait goes on when its shard has a quantum of tokens (or enough for all it
+    /// holds), so waiting records go together rather than one request per token.
     fn tokens_at(&mut self, i: usize, size: usize, now: Instant) -> Instant {
-        match self.ids.get(i) {
-            Some(id) => self.limiter.ready_at(id, size, now),
-            None => now,
+        let Some(id) = self.ids.get(i) else {
+            return now;
+        };
+        let lane = &self.lanes[i];
+        if lane.blocked_since.is_none() {
+            return self.limiter.ready_at(id, size, now);
         }
+        let waiting = lane.due.len() + lane.fresh.len();
+        let n = waiting.min(self.limiter.quantum(id, now));
+        self.limiter.ready_for(id, n, size, now)
     }
 
     /// True if a batch should go now for a reason other than being full: a record that has
@@ -229,6 +236,17 @@ impl<T: Ready> Lanes<T> {
         'lanes: for i in (first..n).chain(0..first) {
             let mut refused = false;
             let mut admitted = false;
+            let waited = self.lanes[i].blocked_since.is_some();
+            if waited {
+                let size = self.lanes[i]
+                    .due
+                    .front()
+                    .or(self.lanes[i].fresh.front())
+                    .map_or(0, Ready::size);
+                if self.tokens_at(i, size, now) > now {
+                    continue;
+                }
+            }
             loop {
                 let lane = &self.lanes[i];
                 let Some(front) = lane.due.front().or(lane.fresh.front()) else {

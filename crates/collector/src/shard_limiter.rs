@@ -136,18 +136,41 @@ impl ShardLimiter {
 
     /// When a record of `bytes` could be admitted to `shard`, counted from `now`.
     pub(crate) fn ready_at(&mut self, shard: &str, bytes: usize, now: Instant) -> Instant {
+        self.ready_for(shard, 1, bytes, now)
+    }
+
+    /// When `records` records of `bytes` each could be admitted to `shard` together (as much
+    /// as its buckets hold, if they hold less), counted from `now`.
+    pub(crate) fn ready_for(
+        &mut self,
+        shard: &str,
+        records: usize,
+        bytes: usize,
+        now: Instant,
+    ) -> Instant {
         let Some(limits) = self.limits else {
             return now;
         };
         let s = self.shard(shard, limits, now);
         let t = now.into_std();
-        let b = (bytes as f64).min(s.bytes.capacity());
-        let later = [s.records.ready_at(1.0, t), s.bytes.ready_at(b, t)]
+        let r = (records as f64).min(s.records.capacity());
+        let b = (records as f64 * bytes as f64).min(s.bytes.capacity());
+        let later = [s.records.ready_at(r, t), s.bytes.ready_at(b, t)]
             .into_iter()
             .map(|at| at.map_or(t + Duration::from_secs(1), |at| at))
             .max()
             .unwrap_or(t);
         Instant::from_std(later)
+    }
+
+    /// How many records a shard that had to wait lets through at a time: half its bucket. Records
+    /// that wait for a shard then go together, a request's worth, not one request per token.
+    pub(crate) fn quantum(&mut self, shard: &str, now: Instant) -> usize {
+        let Some(limits) = self.limits else {
+            return usize::MAX;
+        };
+        let s = self.shard(shard, limits, now);
+        (s.records.capacity() / 2.0).max(1.0) as usize
     }
 
     /// A record for `shard` was throttled by Kinesis: cut the share (once per [`CUT_EVERY`])

@@ -194,3 +194,31 @@ fn requests_respect_the_record_and_byte_limits() {
     assert_eq!(l.take(500, 250, t0).records.len(), 2, "100 bytes each");
     assert_eq!(l.bytes(), 500);
 }
+
+#[test]
+fn records_that_wait_for_a_shard_go_together_not_one_request_per_token() {
+    let t0 = Instant::now();
+    // 1,000 records a second: a bucket of 200, a quantum of 100.
+    let mut l = Lanes::new(ShardLimiter::new(Limits {
+        records: 1000.0,
+        bytes: 1e9,
+    }));
+    l.set_map(two_shards());
+    let low = key_in(true);
+    for _ in 0..300 {
+        l.push_due(rec("r", &low, t0));
+    }
+    assert_eq!(
+        l.take(500, 1 << 20, t0).records.len(),
+        200,
+        "the bucket's burst"
+    );
+    let one_token = t0 + Duration::from_millis(1);
+    assert!(
+        l.take(500, 1 << 20, one_token).records.is_empty(),
+        "not one by one"
+    );
+    let wake = l.next_wake(Duration::ZERO, one_token).expect("a wake");
+    assert_eq!(wake, t0 + Duration::from_millis(100), "a quantum of tokens");
+    assert_eq!(l.take(500, 1 << 20, wake).records.len(), 100);
+}
