@@ -9,6 +9,8 @@
 //!   [`profile`]: production's round-trip time, Kinesis's per-shard limits ([`shard_limit`],
 //!   over `telemetry_aws::shard_map` and `telemetry_aws::token_bucket`), SigV4 checks ([`signature`]), TLS ([`tls`]).
 //!   `docs/production-shape.md` says how to use it and what it models.
+//! - [`endpoints`]: where started processes reach SQS and Kinesis, straight or through
+//!   production-shaped proxies, and the environment they need for it.
 //! - [`resources`]: creating the queue and the stream, waiting until the stream is active.
 //! - [`cpu`]: a process's CPU time, for CPU-per-event figures.
 //! - [`scrape`]: GETs against a collector's HTTP listener, and reading its metrics.
@@ -21,6 +23,7 @@
 pub mod child;
 pub mod cpu;
 pub mod emulators;
+pub mod endpoints;
 pub mod faults;
 pub mod profile;
 pub mod proxy;

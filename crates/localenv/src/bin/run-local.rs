@@ -26,13 +26,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use telemetry_aws::Clients;
-use telemetry_localenv::faults::Service;
-use telemetry_localenv::profile::Profile;
-use telemetry_localenv::proxy::Proxy;
+use telemetry_localenv::endpoints::Endpoints;
 use telemetry_localenv::resources::create_queue_and_stream;
 use telemetry_localenv::shard_limit::ShardLimits;
-use telemetry_localenv::signature::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
-use telemetry_localenv::tls::Ca;
 use telemetry_localenv::{emulators, scrape};
 use telemetry_process::config::{parse_or_exit, Settings};
 
@@ -69,72 +65,6 @@ fn positive(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s} is not a positive number")),
-    }
-}
-
-/// The emulators, and in production shape the proxies in front of them: where the processes
-/// this runner starts reach SQS and Kinesis, and the environment they need for it.
-struct Endpoints {
-    sqs: String,
-    kinesis: String,
-    /// The production-shaped proxies (SQS, Kinesis) and the CA file they are trusted through.
-    production: Option<(Proxy, Proxy, PathBuf)>,
-}
-
-impl Endpoints {
-    async fn start(
-        sqs: &emulators::Emulator,
-        kinesis: &emulators::Emulator,
-        args: &Args,
-    ) -> Result<Endpoints> {
-        if !args.production {
-            return Ok(Endpoints {
-                sqs: sqs.url(),
-                kinesis: kinesis.url(),
-                production: None,
-            });
-        }
-        let ca = Ca::generate(args.work_dir.join("ca.pem"))?;
-        let sqs_proxy = Proxy::production(sqs.addr, Service::Sqs, &ca).await?;
-        let limits = ShardLimits::kinesis().scaled(args.shard_limit_scale);
-        let kinesis_proxy = Proxy::builder(kinesis.addr)
-            .tls(&ca)
-            .profile(Profile::production(Service::Kinesis).with_shard_limits(limits))
-            .start()
-            .await?;
-        Ok(Endpoints {
-            sqs: sqs_proxy.url(),
-            kinesis: kinesis_proxy.url(),
-            production: Some((sqs_proxy, kinesis_proxy, ca.cert_file().to_owned())),
-        })
-    }
-
-    /// The environment of every process the runner starts.
-    fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![
-            ("AWS_REGION", "us-east-1".to_owned()),
-            // The credentials the production-shaped proxies check signatures with.
-            ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY.to_owned()),
-            ("AWS_ENDPOINT_URL_SQS", self.sqs.clone()),
-            ("AWS_ENDPOINT_URL_KINESIS", self.kinesis.clone()),
-        ];
-        if let Some((_, _, ca)) = &self.production {
-            // Replaces the system's roots for these processes: they trust the proxies only.
-            env.push(("SSL_CERT_FILE", ca.display().to_string()));
-        }
-        env
-    }
-
-    /// What the proxies refused, for the figures: records throttled by the shard limits and
-    /// requests refused by the signature checks.
-    fn refused(&self) -> Option<(u64, u64)> {
-        self.production.as_ref().map(|(sqs, kinesis, _)| {
-            (
-                kinesis.injected().throttled,
-                sqs.injected().bad_signatures + kinesis.injected().bad_signatures,
-            )
-        })
     }
 }
 
@@ -242,11 +172,16 @@ async fn main() -> Result<()> {
         kinesis.url()
     );
 
-    let endpoints = Endpoints::start(&sqs, &kinesis, &args).await?;
-    if let Some((_, _, ca)) = &endpoints.production {
+    let endpoints = if args.production {
+        let limits = ShardLimits::kinesis().scaled(args.shard_limit_scale);
+        Endpoints::production(&sqs, &kinesis, &args.work_dir.join("ca.pem"), Some(limits)).await?
+    } else {
+        Endpoints::direct(&sqs, &kinesis)
+    };
+    if let Some(p) = &endpoints.production {
         eprintln!(
             "production shape: HTTPS proxies (CA {}), round-trip time, shard limits x{}, signature checks (SQS {}, Kinesis {})",
-            ca.display(),
+            p.ca_file.display(),
             args.shard_limit_scale,
             endpoints.sqs,
             endpoints.kinesis
