@@ -1,0 +1,152 @@
+//! One AWS JSON-protocol service: where its calls go, how they are signed and sent, and the
+//! request buffers they are written into.
+//!
+//! A call is `POST /` with the body in `content-type: application/x-amz-json-1.x` and the
+//! operation in `x-amz-target`; the answer is JSON, or an AWS JSON error
+//! ([`crate::failure`]).
+
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http_body_util::Full;
+
+use crate::endpoint::Endpoint;
+use crate::failure::{self, CallError, FailureKind};
+use crate::identity::Identities;
+use crate::signing::Signer;
+use crate::transport::Transport;
+
+/// Request buffers kept for reuse: a call takes one, writes its request into it, and gives it
+/// back when the answer is in (when nothing else holds the bytes any more).
+const KEPT_BUFFERS: usize = 32;
+
+/// A service's endpoint, signer, credentials and connections.
+#[derive(Debug)]
+pub(crate) struct Service {
+    endpoint: Endpoint,
+    content_type: HeaderValue,
+    content_type_str: &'static str,
+    /// Headers of the protocol sent (and signed) with every call, after `x-amz-target` in
+    /// canonical order: SQS' `x-amzn-query-mode: true`.
+    protocol_headers: &'static [(&'static str, &'static str)],
+    signer: Signer,
+    identities: Identities,
+    transport: Transport,
+    buffers: Mutex<Vec<Vec<u8>>>,
+    /// The clock signatures are dated by; the SDK configuration's, so tests can fix it.
+    clock: aws_smithy_async::time::SharedTimeSource,
+}
+
+impl Service {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        content_type: &'static str,
+        protocol_headers: &'static [(&'static str, &'static str)],
+        identities: Identities,
+        transport: Transport,
+        clock: aws_smithy_async::time::SharedTimeSource,
+    ) -> Self {
+        let signer = Signer::new(&endpoint.signing_region, &endpoint.signing_name);
+        Service {
+            endpoint,
+            content_type: HeaderValue::from_static(content_type),
+            content_type_str: content_type,
+            protocol_headers,
+            signer,
+            identities,
+            transport,
+            buffers: Mutex::new(Vec::new()),
+            clock,
+        }
+    }
+
+    /// An empty buffer with room for at least `capacity` bytes, reused when one is kept.
+    pub(crate) fn buffer(&self, capacity: usize) -> Vec<u8> {
+        let kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut buf = kept.unwrap_or_default();
+        buf.clear();
+        buf.reserve(capacity);
+        buf
+    }
+
+    fn keep(&self, body: Bytes) {
+        // Only a buffer nothing else holds comes back: hyper has dropped its copy by the time
+        // the answer is read, so this is the usual case.
+        if let Ok(buf) = body.try_into_mut() {
+            let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.len() < KEPT_BUFFERS {
+                kept.push(Vec::from(buf));
+            }
+        }
+    }
+
+    /// The request for `target` with `body`, signed: what [`Service::call`] sends.
+    pub(crate) async fn request(
+        &self,
+        target: &'static str,
+        body: Bytes,
+    ) -> Result<http::Request<Full<Bytes>>, CallError> {
+        let credentials = self
+            .identities
+            .credentials()
+            .await
+            // The SDK reports a credentials failure as a dispatch failure: `connection`.
+            .map_err(|_| CallError::new(FailureKind::NotSent, "connection"))?;
+        let length = itoa::Buffer::new().format(body.len()).to_owned();
+        let mut signed: Vec<(&str, &str)> = Vec::with_capacity(4 + self.protocol_headers.len());
+        signed.extend([
+            ("content-length", length.as_str()),
+            ("content-type", self.content_type_str),
+            ("host", self.endpoint.host.as_str()),
+            ("x-amz-target", target),
+        ]);
+        signed.extend_from_slice(self.protocol_headers);
+        let signature = self
+            .signer
+            .sign(&credentials, self.clock.now(), &signed, &body);
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(self.endpoint.uri.clone())
+            .header(HOST, &self.endpoint.host)
+            .header(CONTENT_TYPE, self.content_type.clone())
+            .header(CONTENT_LENGTH, length)
+            .header("x-amz-target", HeaderValue::from_static(target))
+            .header("x-amz-date", signature.amz_date)
+            .header(AUTHORIZATION, signature.authorization);
+        for &(name, value) in self.protocol_headers {
+            request = request.header(name, HeaderValue::from_static(value));
+        }
+        if let Some(token) = signature.security_token {
+            request = request.header("x-amz-security-token", token);
+        }
+        // Every value above is ASCII we made or a credential; a token with bytes a header
+        // cannot carry fails here, as a request that cannot be built.
+        request
+            .body(Full::new(body))
+            .map_err(|_| CallError::new(FailureKind::NotSent, "construction"))
+    }
+
+    /// Signs and sends `body` to `target`; the body of a 2xx answer, else the call's failure.
+    pub(crate) async fn call(
+        &self,
+        target: &'static str,
+        body: Vec<u8>,
+    ) -> Result<Bytes, CallError> {
+        let body = Bytes::from(body);
+        let request = self.request(target, body.clone()).await?;
+        let answer = self.transport.send(request).await;
+        self.keep(body);
+        let answer = answer?;
+        if (200..300).contains(&answer.status) {
+            Ok(answer.body)
+        } else {
+            Err(failure::from_answer(
+                answer.status,
+                answer.error_type.as_ref().and_then(|v| v.to_str().ok()),
+                answer.query_error.as_ref().and_then(|v| v.to_str().ok()),
+                &answer.body,
+            ))
+        }
+    }
+}
