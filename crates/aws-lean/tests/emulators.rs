@@ -168,14 +168,7 @@ async fn receive_change_visibility_and_delete_round_trip() {
 
     // Hand them back (visibility 0): they can be received again at once.
     let ids: Vec<String> = (0..received.len()).map(|i| i.to_string()).collect();
-    let entries: Vec<BatchEntry<'_>> = received
-        .iter()
-        .zip(&ids)
-        .map(|(m, id)| BatchEntry {
-            id,
-            receipt_handle: m.receipt_handle.as_deref().unwrap(),
-        })
-        .collect();
+    let entries = batch(&received, &ids);
     let changed = env
         .lean
         .sqs
@@ -186,14 +179,7 @@ async fn receive_change_visibility_and_delete_round_trip() {
     let again = receive_all(&env, receive, bodies.len()).await;
 
     // Delete them, with one receipt SQS cannot know beside them.
-    let mut entries: Vec<BatchEntry<'_>> = again
-        .iter()
-        .zip(&ids)
-        .map(|(m, id)| BatchEntry {
-            id,
-            receipt_handle: m.receipt_handle.as_deref().unwrap(),
-        })
-        .collect();
+    let mut entries = batch(&again, &ids);
     entries.push(BatchEntry {
         id: "bogus",
         receipt_handle: "not-a-receipt-handle",
@@ -214,6 +200,21 @@ async fn receive_change_visibility_and_delete_round_trip() {
         .await
         .unwrap();
     assert_eq!((visible, in_flight), (0, 0));
+}
+
+/// A batch entry for each message, with the ids given.
+fn batch<'a>(
+    messages: &'a [telemetry_aws_lean::Message],
+    ids: &'a [String],
+) -> Vec<BatchEntry<'a>> {
+    messages
+        .iter()
+        .zip(ids)
+        .map(|(m, id)| BatchEntry {
+            id,
+            receipt_handle: m.receipt_handle.as_deref().unwrap(),
+        })
+        .collect()
 }
 
 /// Receives until `n` messages are in (moto may spread them over several calls).
