@@ -150,3 +150,47 @@ impl Service {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn service() -> Service {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKID", "secret", None, None, "test",
+            ))
+            .load()
+            .await;
+        Service::new(
+            crate::endpoint::sqs(&sdk).await.unwrap(),
+            crate::sqs::CONTENT_TYPE,
+            crate::sqs::PROTOCOL_HEADERS,
+            Identities::from_sdk_config(&sdk).unwrap(),
+            Transport::new(std::time::Duration::from_secs(1)).unwrap(),
+            sdk.time_source().unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_request_buffer_is_used_again_once_nothing_holds_it() {
+        let service = service().await;
+        let mut first = service.buffer(4096);
+        first.extend_from_slice(b"{}");
+        let allocation = first.as_ptr();
+        let body = Bytes::from(first);
+        let request = service
+            .request("AmazonSQS.ReceiveMessage", body.clone())
+            .await;
+        // While the request still holds the bytes, they are not taken back.
+        service.keep(body.clone());
+        let other = service.buffer(16);
+        assert_ne!(other.as_ptr(), allocation);
+        drop(request);
+        service.keep(body);
+        let again = service.buffer(16);
+        assert_eq!(again.as_ptr(), allocation);
+        assert!(again.is_empty() && again.capacity() >= 4096);
+    }
+}

@@ -1,7 +1,8 @@
 //! SQS ReceiveMessage, DeleteMessageBatch and ChangeMessageVisibilityBatch, in the SDK's
 //! protocol (`application/x-amz-json-1.0`, target `AmazonSQS.<Operation>`), byte for byte its
 //! request bodies; answers read with borrowed deserialization (a message's body is the one
-//! string that is usually escaped, so the only one that allocates while parsing).
+//! string that is usually escaped, so the only one that allocates while parsing). `MD5OfBody`
+//! is not checked, as the SDK does not check it either (TLS guards the body in transit).
 
 use std::borrow::Cow;
 use std::sync::Arc;
