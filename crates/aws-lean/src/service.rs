@@ -18,8 +18,13 @@ use crate::signing::Signer;
 use crate::transport::Transport;
 
 /// Request buffers kept for reuse: a call takes one, writes its request into it, and gives it
-/// back when the answer is in (when nothing else holds the bytes any more).
-const KEPT_BUFFERS: usize = 32;
+/// back when the answer is in (when nothing else holds the bytes any more). As many as the
+/// collector has calls of one service in flight by default (8 PutRecords, 16 delete batches).
+const KEPT_BUFFERS: usize = 16;
+/// A buffer larger than this is freed rather than kept, so that the pool stays under 16 MiB
+/// per service: a PutRecords of 500 fleet-shaped records is about 260 KiB; a rare larger one
+/// (a request can reach 5 MiB of data, 6.7 MiB in base64) allocates its own.
+const MAX_KEPT_CAPACITY: usize = 1024 * 1024;
 
 /// A service's endpoint, signer, credentials and connections.
 #[derive(Debug)]
@@ -74,6 +79,9 @@ impl Service {
         // Only a buffer nothing else holds comes back: hyper has dropped its copy by the time
         // the answer is read, so this is the usual case.
         if let Ok(buf) = body.try_into_mut() {
+            if buf.capacity() > MAX_KEPT_CAPACITY {
+                return;
+            }
             let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
             if kept.len() < KEPT_BUFFERS {
                 kept.push(Vec::from(buf));
@@ -192,5 +200,11 @@ mod tests {
         let again = service.buffer(16);
         assert_eq!(again.as_ptr(), allocation);
         assert!(again.is_empty() && again.capacity() >= 4096);
+
+        // A buffer too large to keep is freed.
+        drop(again);
+        let large = Bytes::from(service.buffer(MAX_KEPT_CAPACITY + 1));
+        service.keep(large);
+        assert!(service.buffers.lock().unwrap().is_empty());
     }
 }
