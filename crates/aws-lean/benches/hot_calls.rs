@@ -13,6 +13,8 @@
 //! - `call/*`: a whole call, SDK and lean, to a local HTTP server on the same thread that
 //!   answers at once with a canned answer: request building, signing, HTTP/1.1 on a kept-alive
 //!   loopback connection, parsing. The server's own work is in both figures alike.
+//! - `client_cpu/*`: the same calls with the server on a thread of its own, timed by the
+//!   client thread's CPU time: the client's own cost per call, what the collector would pay.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,6 +39,7 @@ use telemetry_aws_lean::sqs::{read_batch, read_receive, write_batch, write_recei
 use telemetry_aws_lean::{BatchEntry, LeanClients, Receive, Record};
 use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::profile::Profile;
+use telemetry_localenv::cpu::thread_cpu_time;
 use telemetry_model::record::time_processed_now;
 use telemetry_model::{PartitionKeySource, Records, Submission};
 
@@ -307,7 +310,44 @@ async fn canned_server(answers: [(&'static str, String); 3]) -> SocketAddr {
     addr
 }
 
+/// How a whole call is measured.
+#[derive(Clone, Copy)]
+enum Measure {
+    /// Wall time, the server on the same thread: client and server work together.
+    Wall,
+    /// The client thread's CPU time, the server on a thread of its own: the client's work
+    /// alone (`/proc/thread-self/stat`, 10 ms ticks, hence the long measurement).
+    ClientCpu,
+}
+
+/// Runs `call` on `runtime` as `measure` says.
+fn measure<F, Fut>(
+    b: &mut criterion::Bencher<'_>,
+    runtime: &tokio::runtime::Runtime,
+    measure: Measure,
+    call: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future,
+{
+    match measure {
+        Measure::Wall => b.iter(|| black_box(runtime.block_on(call()))),
+        Measure::ClientCpu => b.iter_custom(|iters| {
+            let start = thread_cpu_time().expect("thread CPU time");
+            for _ in 0..iters {
+                black_box(runtime.block_on(call()));
+            }
+            thread_cpu_time().expect("thread CPU time") - start
+        }),
+    }
+}
+
 fn calls(c: &mut Criterion) {
+    calls_measured(c, "call", Measure::Wall);
+    calls_measured(c, "client_cpu", Measure::ClientCpu);
+}
+
+fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -315,7 +355,7 @@ fn calls(c: &mut Criterion) {
     let bodies = fleet_bodies(RECORDS_PER_PUT);
     let records = fleet_records(&bodies);
     let (ids, handles) = receipts(MESSAGES_PER_RECEIVE);
-    let addr = runtime.block_on(canned_server([
+    let answers = [
         (
             "Kinesis_20131202.PutRecords",
             put_records_answer(RECORDS_PER_PUT),
@@ -328,7 +368,25 @@ fn calls(c: &mut Criterion) {
             "AmazonSQS.DeleteMessageBatch",
             batch_answer(MESSAGES_PER_RECEIVE),
         ),
-    ]));
+    ];
+    let addr = match how {
+        Measure::Wall => runtime.block_on(canned_server(answers)),
+        Measure::ClientCpu => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            // Detached: it serves until the benchmark process exits.
+            std::thread::spawn(move || {
+                let server = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                server.block_on(async {
+                    tx.send(canned_server(answers).await).unwrap();
+                    std::future::pending::<()>().await
+                })
+            });
+            rx.recv().unwrap()
+        }
+    };
     let url = format!("http://{addr}");
     let (sdk, lean) = runtime.block_on(async {
         let config = aws_config::defaults(BehaviorVersion::latest())
@@ -342,116 +400,109 @@ fn calls(c: &mut Criterion) {
         (sdk, lean)
     });
     let queue_url = format!("{url}/123456789012/submissions");
+    let (records, ids, handles, sdk, lean, queue_url) =
+        (&records, &ids, &handles, &sdk, &lean, queue_url.as_str());
 
-    let mut group = c.benchmark_group("call");
-    group.measurement_time(Duration::from_secs(8));
+    let mut group = c.benchmark_group(name);
+    group.measurement_time(Duration::from_secs(match how {
+        Measure::Wall => 8,
+        Measure::ClientCpu => 15,
+    }));
     group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
     group.bench_function(BenchmarkId::new("put_records", "sdk"), |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                // What the collector's KinesisSink does today: an owned entry per record.
-                let entries = records
-                    .iter()
-                    .map(|r| {
-                        aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
-                            .partition_key(r.partition_key.clone())
-                            .data(aws_sdk_kinesis::primitives::Blob::new(r.data[0].clone()))
-                            .build()
-                            .unwrap()
-                    })
-                    .collect();
-                let out = sdk
-                    .kinesis
-                    .put_records()
-                    .stream_name("events")
-                    .set_records(Some(entries))
-                    .send()
-                    .await
-                    .unwrap();
-                black_box(out.records.len())
-            })
+        measure(b, &runtime, how, move || async move {
+            // What the collector's KinesisSink does today: an owned entry per record.
+            let entries = records
+                .iter()
+                .map(|r| {
+                    aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                        .partition_key(r.partition_key.clone())
+                        .data(aws_sdk_kinesis::primitives::Blob::new(r.data[0].clone()))
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let out = sdk
+                .kinesis
+                .put_records()
+                .stream_name("events")
+                .set_records(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            out.records.len()
         })
     });
     group.bench_function(BenchmarkId::new("put_records", "lean"), |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let batch: Vec<Record<'_>> = records
-                    .iter()
-                    .map(|r| Record {
-                        partition_key: &r.partition_key,
-                        data: &r.data[0],
-                    })
-                    .collect();
-                black_box(lean.kinesis.put_records("events", &batch).await.unwrap())
-            })
+        measure(b, &runtime, how, move || async move {
+            let batch: Vec<Record<'_>> = records
+                .iter()
+                .map(|r| Record {
+                    partition_key: &r.partition_key,
+                    data: &r.data[0],
+                })
+                .collect();
+            lean.kinesis.put_records("events", &batch).await.unwrap()
         })
     });
     group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
     group.bench_function(BenchmarkId::new("receive", "sdk"), |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let out = sdk
-                    .sqs
-                    .receive_message()
-                    .queue_url(&queue_url)
-                    .max_number_of_messages(10)
-                    .message_system_attribute_names(
-                        aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
-                    )
-                    .wait_time_seconds(20)
-                    .visibility_timeout(30)
-                    .send()
-                    .await
-                    .unwrap();
-                black_box(out.messages.map(|m| m.len()))
-            })
+        measure(b, &runtime, how, move || async move {
+            let out = sdk
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+                )
+                .wait_time_seconds(20)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .unwrap();
+            out.messages.map(|m| m.len())
         })
     });
     group.bench_function(BenchmarkId::new("receive", "lean"), |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let receive = Receive {
-                    queue_url: &queue_url,
-                    max_messages: 10,
-                    visibility_timeout_secs: 30,
-                    wait_time_secs: 20,
-                };
-                black_box(lean.sqs.receive(receive).await.unwrap())
-            })
+        measure(b, &runtime, how, move || async move {
+            let receive = Receive {
+                queue_url,
+                max_messages: 10,
+                visibility_timeout_secs: 30,
+                wait_time_secs: 20,
+            };
+            lean.sqs.receive(receive).await.unwrap()
         })
     });
     group.bench_function(BenchmarkId::new("delete_batch", "sdk"), |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let entries = ids
-                    .iter()
-                    .zip(&handles)
-                    .map(|(id, r)| {
-                        aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                            .id(id)
-                            .receipt_handle(r)
-                            .build()
-                            .unwrap()
-                    })
-                    .collect();
-                let out = sdk
-                    .sqs
-                    .delete_message_batch()
-                    .queue_url(&queue_url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .unwrap();
-                black_box(out.successful.len())
-            })
+        measure(b, &runtime, how, move || async move {
+            let entries = ids
+                .iter()
+                .zip(handles)
+                .map(|(id, r)| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .receipt_handle(r)
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let out = sdk
+                .sqs
+                .delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            out.successful.len()
         })
     });
     group.bench_function(BenchmarkId::new("delete_batch", "lean"), |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let batch = entries(&ids, &handles);
-                black_box(lean.sqs.delete_batch(&queue_url, &batch).await.unwrap())
-            })
+        measure(b, &runtime, how, move || async move {
+            let batch = entries(ids, handles);
+            lean.sqs.delete_batch(queue_url, &batch).await.unwrap()
         })
     });
     group.finish();
