@@ -404,10 +404,19 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
         (&records, &ids, &handles, &sdk, &lean, queue_url.as_str());
 
     let mut group = c.benchmark_group(name);
-    group.measurement_time(Duration::from_secs(match how {
-        Measure::Wall => 8,
-        Measure::ClientCpu => 15,
-    }));
+    match how {
+        Measure::Wall => {
+            group.measurement_time(Duration::from_secs(8));
+        }
+        Measure::ClientCpu => {
+            // Equal samples of about 0.75 s each, many 10 ms ticks apiece (criterion's linear
+            // sampling starts with samples shorter than a tick, which read as zero).
+            group
+                .sampling_mode(criterion::SamplingMode::Flat)
+                .sample_size(20)
+                .measurement_time(Duration::from_secs(15));
+        }
+    }
     group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
     group.bench_function(BenchmarkId::new("put_records", "sdk"), |b| {
         measure(b, &runtime, how, move || async move {
