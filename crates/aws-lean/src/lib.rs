@@ -47,6 +47,9 @@
 //!   code, `timeout`, `connection`, `http_<status>`, `response`) and a [`FailureKind`]:
 //!   throttled, sender fault, server fault, lost answer, unreadable answer, not sent.
 //!
+//! [`Kinesis::put_records_request`], [`Sqs::receive_request`] and [`Sqs::batch_request`] give
+//! the signed request a call would send, for the tests that compare it with the SDK's.
+//!
 //! The clients do not retry: every failure returns to the caller, whose loops already back
 //! off (the SDK path retried SQS calls up to 3 attempts inside the call; Kinesis not at all).
 //!
@@ -55,7 +58,8 @@
 //! - **Name**: `telemetry-aws-lean`, beside `telemetry-aws`: it is the same AWS plumbing,
 //!   leaner, and the name says which calls to look for here and which there.
 //! - **HTTP**: hyper 1 with hyper-util's pooled client, HTTP/1.1 kept alive, rustls with the
-//!   SDK's roots, cipher suites and timeouts ([`transport`]).
+//!   SDK's roots (native, honouring `SSL_CERT_FILE`) and cipher suites, and the SDK path's
+//!   timeouts: connect 3 s, attempt 10 s for Kinesis and 30 s for SQS ([`transport`]).
 //! - **Signing**: the canonical request of the one shape sent (`POST /`, its six or seven
 //!   headers) is written directly, the body hashed once, and `aws-sigv4`'s
 //!   `calculate_signature` applied with a signing key derived by `generate_signing_key` once
@@ -69,7 +73,7 @@
 //! - **Base64**: `base64-simd`, the encoder the SDK itself uses, straight from the record's
 //!   slice into the request.
 //! - **CBOR**: not used. Kinesis also accepts `application/x-amz-cbor-1.1`, which would spare
-//!   base64 (a third of the bytes, and the encoding); kinesalite speaks it too (its source
+//!   base64 (a quarter of the request's bytes, and the encoding); kinesalite speaks it too (its source
 //!   handles that content type). It was not tried: the JSON protocol is what the SDK sends
 //!   today and what the signature tests compare with byte for byte.
 
