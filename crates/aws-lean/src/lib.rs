@@ -24,7 +24,9 @@
 //!   ([`endpoint`]): region, FIPS, dual-stack, `AWS_ENDPOINT_URL`,
 //!   `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL_SQS`.
 //! - **Signing**: `aws-sigv4`'s key derivation and signature ([`signing`]), with the day's key
-//!   kept; tests compare every call's `Authorization` with the SDK's, byte for byte.
+//!   kept; tests compare every call's `Authorization` with the SDK's, byte for byte. Signatures
+//!   are dated by the service's clock as the SDK dates them: the skew its answers' `Date`
+//!   shows is measured on every answer and applied to later requests.
 //! - **The wire format**: the SDK's AWS JSON protocol (`x-amz-json-1.1` for Kinesis,
 //!   `x-amz-json-1.0` for SQS), its request bodies byte for byte, its error codes.
 //! - **Everything else**: every control-plane call (queue URL, stream description, shard
@@ -77,6 +79,7 @@
 //!   handles that content type). It was not tried: the JSON protocol is what the SDK sends
 //!   today and what the signature tests compare with byte for byte.
 
+mod clock_skew;
 pub mod endpoint;
 pub mod failure;
 pub mod identity;
@@ -95,6 +98,7 @@ pub use failure::{CallError, FailureKind, SetupError};
 pub use kinesis::{Kinesis, Record, RecordOutcome};
 pub use sqs::{BatchEntry, EntryOutcome, Message, Receive, Sqs};
 
+use clock_skew::ClockSkew;
 use identity::Identities;
 use service::Service;
 use transport::Transport;
@@ -122,6 +126,7 @@ impl LeanClients {
         let clock = sdk
             .time_source()
             .ok_or(SetupError::Missing("a time source"))?;
+        let skew_correction = sdk.disable_clock_skew_correction() != Some(true);
         let kinesis = Service::new(
             endpoint::kinesis(sdk).await?,
             kinesis::CONTENT_TYPE,
@@ -129,6 +134,7 @@ impl LeanClients {
             identities.clone(),
             Transport::new(KINESIS_ATTEMPT_TIMEOUT)?,
             clock.clone(),
+            ClockSkew::new(skew_correction),
         );
         let sqs = Service::new(
             endpoint::sqs(sdk).await?,
@@ -137,6 +143,7 @@ impl LeanClients {
             identities,
             Transport::new(SQS_ATTEMPT_TIMEOUT)?,
             clock,
+            ClockSkew::new(skew_correction),
         );
         Ok(LeanClients {
             kinesis: Kinesis::new(kinesis),

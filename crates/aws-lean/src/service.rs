@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http_body_util::Full;
 
+use crate::clock_skew::ClockSkew;
 use crate::endpoint::Endpoint;
 use crate::failure::{self, CallError, FailureKind};
 use crate::identity::Identities;
@@ -41,6 +42,8 @@ pub(crate) struct Service {
     buffers: Mutex<Vec<Vec<u8>>>,
     /// The clock signatures are dated by; the SDK configuration's, so tests can fix it.
     clock: aws_smithy_async::time::SharedTimeSource,
+    /// The service's clock against ours, from its answers.
+    skew: ClockSkew,
 }
 
 impl Service {
@@ -51,6 +54,7 @@ impl Service {
         identities: Identities,
         transport: Transport,
         clock: aws_smithy_async::time::SharedTimeSource,
+        skew: ClockSkew,
     ) -> Self {
         let signer = Signer::new(&endpoint.signing_region, &endpoint.signing_name);
         Service {
@@ -63,6 +67,7 @@ impl Service {
             transport,
             buffers: Mutex::new(Vec::new()),
             clock,
+            skew,
         }
     }
 
@@ -110,9 +115,12 @@ impl Service {
             ("x-amz-target", target),
         ]);
         signed.extend_from_slice(self.protocol_headers);
-        let signature = self
-            .signer
-            .sign(&credentials, self.clock.now(), &signed, &body);
+        let signature = self.signer.sign(
+            &credentials,
+            self.skew.apply(self.clock.now()),
+            &signed,
+            &body,
+        );
         let mut request = http::Request::builder()
             .method(http::Method::POST)
             .uri(self.endpoint.uri.clone())
@@ -143,9 +151,16 @@ impl Service {
     ) -> Result<Bytes, CallError> {
         let body = Bytes::from(body);
         let request = self.request(target, body.clone()).await?;
+        let sent = self.clock.now();
         let answer = self.transport.send(request).await;
         self.keep(body);
         let answer = answer?;
+        self.skew.observe(
+            sent,
+            self.clock.now(),
+            answer.date.as_ref().and_then(|v| v.to_str().ok()),
+            answer.from_cache,
+        );
         if (200..300).contains(&answer.status) {
             Ok(answer.body)
         } else {
@@ -164,7 +179,12 @@ mod tests {
     use super::*;
 
     async fn service() -> Service {
+        service_at("https://sqs.us-east-1.amazonaws.com").await
+    }
+
+    async fn service_at(endpoint_url: &str) -> Service {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint_url)
             .region(aws_types::region::Region::new("us-east-1"))
             .credentials_provider(aws_credential_types::Credentials::new(
                 "AKID", "secret", None, None, "test",
@@ -178,6 +198,7 @@ mod tests {
             Identities::from_sdk_config(&sdk).unwrap(),
             Transport::new(std::time::Duration::from_secs(1)).unwrap(),
             sdk.time_source().unwrap(),
+            ClockSkew::new(true),
         )
     }
 
@@ -206,5 +227,60 @@ mod tests {
         let large = Bytes::from(service.buffer(MAX_KEPT_CAPACITY + 1));
         service.keep(large);
         assert!(service.buffers.lock().unwrap().is_empty());
+    }
+
+    /// A server that answers every request with `{}` and a `Date` an hour ahead.
+    async fn an_hour_ahead() -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // One request with a two-byte body: the end of the headers, then two bytes.
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") || !seen.ends_with(b"{}") {
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            let date = aws_smithy_types::DateTime::from(
+                std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+            )
+            .fmt(aws_smithy_types::date_time::Format::HttpDate)
+            .unwrap();
+            let answer =
+                format!("HTTP/1.1 200 OK\r\ndate: {date}\r\ncontent-length: 2\r\n\r\n{{}}");
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            // Hold the connection open until the client is done with it.
+            let _ = stream.read(&mut chunk).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn requests_after_an_answer_are_dated_by_the_services_clock() {
+        let service = service_at(&format!("http://{}", an_hour_ahead().await)).await;
+        let before = service
+            .request("AmazonSQS.ReceiveMessage", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        service
+            .call("AmazonSQS.ReceiveMessage", b"{}".to_vec())
+            .await
+            .unwrap();
+        let after = service
+            .request("AmazonSQS.ReceiveMessage", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        let dated = |r: &http::Request<Full<Bytes>>| {
+            let text = r.headers()["x-amz-date"].to_str().unwrap().to_owned();
+            chrono::NaiveDateTime::parse_from_str(&text, "%Y%m%dT%H%M%SZ")
+                .unwrap()
+                .and_utc()
+                .timestamp()
+        };
+        let moved = dated(&after) - dated(&before);
+        assert!((3590..=3610).contains(&moved), "moved by {moved} s");
     }
 }

@@ -36,6 +36,10 @@ pub struct Answer {
     pub error_type: Option<HeaderValue>,
     /// `x-amzn-query-error` (SQS), when present.
     pub query_error: Option<HeaderValue>,
+    /// `date`: the service's clock, for clock skew.
+    pub date: Option<HeaderValue>,
+    /// Whether an `age` header says a cache answered (its `date` is then stale).
+    pub from_cache: bool,
     /// The body.
     pub body: Bytes,
 }
@@ -90,6 +94,8 @@ impl Transport {
                 status: parts.status.as_u16(),
                 error_type: parts.headers.get("x-amzn-errortype").cloned(),
                 query_error: parts.headers.get("x-amzn-query-error").cloned(),
+                date: parts.headers.get(http::header::DATE).cloned(),
+                from_cache: parts.headers.contains_key(http::header::AGE),
                 body,
             })
         };
