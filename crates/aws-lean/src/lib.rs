@@ -12,7 +12,7 @@
 //! deserialization. `benches/hot_calls.rs` measures both paths on whole calls to a local
 //! server: the client's CPU per fleet-shaped event (8 per message; a PutRecords record, an
 //! eighth of a ReceiveMessage and of a DeleteMessageBatch message) is 5.7 us through the SDK
-//! and 1.5 us lean (one run, shared machine). Of the lean PutRecords' 0.9 us per record,
+//! and 1.5 to 1.8 us lean (two runs, shared machine). Of the lean PutRecords' 0.9 us per record,
 //! about half is SigV4's SHA-256 of the body, which no client can skip.
 //!
 //! # What stays the SDK's
