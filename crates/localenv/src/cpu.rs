@@ -4,7 +4,17 @@ use std::time::Duration;
 
 /// User plus system CPU time used so far by process `pid`, if it can be read.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// User plus system CPU time used so far by the calling thread (in clock ticks, 10 ms here),
+/// for the CPU of one side of a benchmark whose other side runs on another thread.
+pub fn thread_cpu_time() -> Option<Duration> {
+    stat_cpu_time("/proc/thread-self/stat")
+}
+
+fn stat_cpu_time(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -15,18 +25,22 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
 }
 
 fn ticks(n: u64) -> Duration {
-    let per_sec = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .filter(|&t| t > 0)
-        .unwrap_or(100);
+    // Asked once: a process spawned between two readings would count in what they measure.
+    static PER_SEC: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let per_sec = *PER_SEC.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    });
     Duration::from_secs_f64(n as f64 / per_sec as f64)
 }
 
@@ -41,5 +55,7 @@ mod tests {
         std::hint::black_box(x);
         let t = super::cpu_time(std::process::id()).expect("own /proc stat");
         assert!(t > std::time::Duration::ZERO);
+        let thread = super::thread_cpu_time().expect("own thread's /proc stat");
+        assert!(thread > std::time::Duration::ZERO && thread <= t);
     }
 }

@@ -1,0 +1,521 @@
+//! What the three hot calls cost in the lean client, beside the SDK's cost for the same work.
+//!
+//! Run: `cargo bench -p telemetry-aws-lean --bench hot_calls` (or with a filter, such as
+//! `-- call/`). Throughput is in elements/s, where an element is one record (PutRecords) or
+//! one message (ReceiveMessage, the batches), so per-element times read directly.
+//!
+//! - `put_records/*`, `receive/*`, `batch/*`: writing a request body and reading an answer,
+//!   with fleet-shaped data (`sensor-fleet`'s default profile: 3-5 events of each type per
+//!   submission; each PutRecords carries one record from each of 100 submissions, as the
+//!   publisher batches them; each ReceiveMessage answer carries 10 submissions).
+//! - `sigv4/*`: signing one request: the lean signer (cached key), the parts it is made of,
+//!   and `aws_sigv4::http_request::sign` (what the SDK runs), for a 40 KiB body.
+//! - `call/*`: a whole call, SDK and lean, to a local HTTP server on the same thread that
+//!   answers at once with a canned answer: request building, signing, HTTP/1.1 on a kept-alive
+//!   loopback connection, parsing. The server's own work is in both figures alike.
+//! - `client_cpu/*`: the same calls with the server on a thread of its own, timed by the
+//!   client thread's CPU time: the client's own cost per call, what the collector would pay.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_types::region::Region;
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use telemetry_aws_lean::kinesis::{put_records_len, read_put_records, write_put_records};
+use telemetry_aws_lean::signing::Signer;
+use telemetry_aws_lean::sqs::{read_batch, read_receive, write_batch, write_receive};
+use telemetry_aws_lean::{BatchEntry, LeanClients, Receive, Record};
+use telemetry_fleet::generator::Fleet;
+use telemetry_fleet::profile::Profile;
+use telemetry_localenv::cpu::thread_cpu_time;
+use telemetry_model::record::time_processed_now;
+use telemetry_model::{PartitionKeySource, Records, Submission};
+
+const RECORDS_PER_PUT: usize = 100;
+const MESSAGES_PER_RECEIVE: usize = 10;
+
+/// Fleet-shaped SQS message bodies, as `sensor-fleet` sends them by default.
+fn fleet_bodies(n: usize) -> Vec<String> {
+    let profile = Profile {
+        events_per_type: 3..=5,
+        broken: Vec::new(),
+    };
+    let mut fleet = Fleet::new(n, profile, 7);
+    (0..n).map(|_| fleet.next_submission().body).collect()
+}
+
+/// The records of each body, as the receiver makes them.
+fn fleet_records(bodies: &[String]) -> Vec<Records> {
+    let now = time_processed_now();
+    bodies
+        .iter()
+        .map(|b| {
+            Submission::decode(b.as_bytes())
+                .and_then(|s| s.explode(&now, PartitionKeySource::DeviceId))
+                .expect("valid fleet submission")
+        })
+        .collect()
+}
+
+/// A PutRecords answer for `n` records.
+fn put_records_answer(n: usize) -> String {
+    let results: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"SequenceNumber":"4963298{i:050}","ShardId":"shardId-00000000000{}"}}"#,
+                i % 2
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"FailedRecordCount":0,"Records":[{}]}}"#,
+        results.join(",")
+    )
+}
+
+/// A ReceiveMessage answer carrying `bodies`.
+fn receive_answer(bodies: &[String]) -> String {
+    let messages: Vec<String> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            serde_json::json!({
+                "Attributes": {"SentTimestamp": "1700000000123"},
+                "Body": body,
+                "MD5OfBody": "0f8d0d2f4b9c5d7c5a0b1e2f3a4b5c6d",
+                "MessageId": format!("5fea7756-0ea4-451a-a703-a558b933e{i:03}"),
+                "ReceiptHandle": format!("AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a{i:0>200}"),
+            })
+            .to_string()
+        })
+        .collect();
+    format!(r#"{{"Messages":[{}]}}"#, messages.join(","))
+}
+
+fn batch_answer(n: usize) -> String {
+    let ok: Vec<String> = (0..n).map(|i| format!(r#"{{"Id":"{i}"}}"#)).collect();
+    format!(r#"{{"Successful":[{}],"Failed":[]}}"#, ok.join(","))
+}
+
+fn receipts(n: usize) -> (Vec<String>, Vec<String>) {
+    (
+        (0..n).map(|i| i.to_string()).collect(),
+        (0..n)
+            .map(|i| format!("AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a{i:0>200}"))
+            .collect(),
+    )
+}
+
+fn entries<'a>(ids: &'a [String], receipts: &'a [String]) -> Vec<BatchEntry<'a>> {
+    ids.iter()
+        .zip(receipts)
+        .map(|(id, r)| BatchEntry {
+            id,
+            receipt_handle: r,
+        })
+        .collect()
+}
+
+fn wire(c: &mut Criterion) {
+    let bodies = fleet_bodies(RECORDS_PER_PUT);
+    let records = fleet_records(&bodies);
+    // One record of each submission per request, as the publisher sends them.
+    let batch: Vec<Record<'_>> = records
+        .iter()
+        .map(|r| Record {
+            partition_key: &r.partition_key,
+            data: &r.data[0],
+        })
+        .collect();
+    let mut group = c.benchmark_group("put_records");
+    group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
+    let mut buf = Vec::new();
+    group.bench_function("write", |b| {
+        b.iter(|| {
+            buf.clear();
+            buf.reserve(put_records_len("events", &batch));
+            write_put_records(&mut buf, black_box("events"), black_box(&batch));
+            black_box(&buf);
+        })
+    });
+    let answer = put_records_answer(RECORDS_PER_PUT);
+    group.bench_function("read", |b| {
+        b.iter(|| read_put_records(black_box(answer.as_bytes()), RECORDS_PER_PUT).unwrap())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("receive");
+    group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
+    let answer = receive_answer(&bodies[..MESSAGES_PER_RECEIVE]);
+    let receive = Receive {
+        queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/submissions",
+        max_messages: 10,
+        visibility_timeout_secs: 30,
+        wait_time_secs: 20,
+    };
+    group.bench_function("write", |b| {
+        b.iter(|| {
+            buf.clear();
+            write_receive(&mut buf, black_box(&receive));
+            black_box(&buf);
+        })
+    });
+    group.bench_function("read", |b| {
+        b.iter(|| read_receive(black_box(answer.as_bytes())).unwrap())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("batch");
+    group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
+    let (ids, handles) = receipts(MESSAGES_PER_RECEIVE);
+    let batch_entries = entries(&ids, &handles);
+    group.bench_function("write", |b| {
+        b.iter(|| {
+            buf.clear();
+            write_batch(&mut buf, receive.queue_url, black_box(&batch_entries), None);
+            black_box(&buf);
+        })
+    });
+    let answer = batch_answer(MESSAGES_PER_RECEIVE);
+    group.bench_function("read", |b| {
+        b.iter(|| read_batch(black_box(answer.as_bytes()), &batch_entries).unwrap())
+    });
+    group.finish();
+}
+
+fn sigv4(c: &mut Criterion) {
+    let credentials = Credentials::new("AKIDEXAMPLE", "secret", Some("token".into()), None, "b");
+    let body = vec![b'x'; 40 * 1024];
+    let now = SystemTime::now();
+    let length = body.len().to_string();
+    let headers = [
+        ("content-length", length.as_str()),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("host", "kinesis.us-east-1.amazonaws.com"),
+        ("x-amz-target", "Kinesis_20131202.PutRecords"),
+    ];
+    let signer = Signer::new("us-east-1", "kinesis");
+    let mut group = c.benchmark_group("sigv4");
+    group.bench_function("lean_sign_40KiB", |b| {
+        b.iter(|| signer.sign(&credentials, now, black_box(&headers), black_box(&body)))
+    });
+    group.bench_function("lean_sign_empty", |b| {
+        b.iter(|| signer.sign(&credentials, now, black_box(&headers), b""))
+    });
+    group.bench_function("generate_signing_key", |b| {
+        b.iter(|| {
+            let key = v4::generate_signing_key(black_box("secret"), now, "us-east-1", "kinesis");
+            black_box(key.as_ref().to_vec())
+        })
+    });
+    group.bench_function("calculate_signature", |b| {
+        let key = v4::generate_signing_key("secret", now, "us-east-1", "kinesis");
+        b.iter(|| v4::calculate_signature(key.as_ref(), black_box(&[b'a'; 150])))
+    });
+    let identity: Identity = credentials.clone().into();
+    for (name, precomputed) in [
+        ("sdk_sign_40KiB", false),
+        ("sdk_sign_40KiB_precomputed_hash", true),
+    ] {
+        let hash = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(&body);
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let params = v4::SigningParams::builder()
+                    .identity(&identity)
+                    .region("us-east-1")
+                    .name("kinesis")
+                    .time(now)
+                    .settings(SigningSettings::default())
+                    .build()
+                    .unwrap()
+                    .into();
+                let body = if precomputed {
+                    SignableBody::Precomputed(hash.clone())
+                } else {
+                    SignableBody::Bytes(&body)
+                };
+                let request = SignableRequest::new(
+                    "POST",
+                    "https://kinesis.us-east-1.amazonaws.com/",
+                    headers.iter().copied(),
+                    body,
+                )
+                .unwrap();
+                black_box(aws_sigv4::http_request::sign(request, &params).unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A local server that answers every call at once with the canned answer for its target.
+async fn canned_server(answers: [(&'static str, String); 3]) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answers: std::sync::Arc<Vec<(&'static str, Bytes)>> = std::sync::Arc::new(
+        answers
+            .into_iter()
+            .map(|(t, a)| (t, Bytes::from(a)))
+            .collect(),
+    );
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let answers = answers.clone();
+                    async move {
+                        let target = request
+                            .headers()
+                            .get("x-amz-target")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
+                        // Read the whole request, as a service does.
+                        let _ = request.into_body().collect().await;
+                        let answer = answers
+                            .iter()
+                            .find(|(t, _)| *t == target)
+                            .map(|(_, a)| a.clone())
+                            .unwrap_or_default();
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(answer)))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// How a whole call is measured.
+#[derive(Clone, Copy)]
+enum Measure {
+    /// Wall time, the server on the same thread: client and server work together.
+    Wall,
+    /// The client thread's CPU time, the server on a thread of its own: the client's work
+    /// alone (`/proc/thread-self/stat`, 10 ms ticks, hence the long measurement).
+    ClientCpu,
+}
+
+/// Runs `call` on `runtime` as `measure` says.
+fn measure<F, Fut>(
+    b: &mut criterion::Bencher<'_>,
+    runtime: &tokio::runtime::Runtime,
+    measure: Measure,
+    call: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future,
+{
+    match measure {
+        Measure::Wall => b.iter(|| black_box(runtime.block_on(call()))),
+        Measure::ClientCpu => b.iter_custom(|iters| {
+            let start = thread_cpu_time().expect("thread CPU time");
+            for _ in 0..iters {
+                black_box(runtime.block_on(call()));
+            }
+            thread_cpu_time().expect("thread CPU time") - start
+        }),
+    }
+}
+
+fn calls(c: &mut Criterion) {
+    calls_measured(c, "call", Measure::Wall);
+    calls_measured(c, "client_cpu", Measure::ClientCpu);
+}
+
+fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bodies = fleet_bodies(RECORDS_PER_PUT);
+    let records = fleet_records(&bodies);
+    let (ids, handles) = receipts(MESSAGES_PER_RECEIVE);
+    let answers = [
+        (
+            "Kinesis_20131202.PutRecords",
+            put_records_answer(RECORDS_PER_PUT),
+        ),
+        (
+            "AmazonSQS.ReceiveMessage",
+            receive_answer(&bodies[..MESSAGES_PER_RECEIVE]),
+        ),
+        (
+            "AmazonSQS.DeleteMessageBatch",
+            batch_answer(MESSAGES_PER_RECEIVE),
+        ),
+    ];
+    let addr = match how {
+        Measure::Wall => runtime.block_on(canned_server(answers)),
+        Measure::ClientCpu => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            // Detached: it serves until the benchmark process exits.
+            std::thread::spawn(move || {
+                let server = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                server.block_on(async {
+                    tx.send(canned_server(answers).await).unwrap();
+                    std::future::pending::<()>().await
+                })
+            });
+            rx.recv().unwrap()
+        }
+    };
+    let url = format!("http://{addr}");
+    let (sdk, lean) = runtime.block_on(async {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "bench"))
+            .endpoint_url(&url)
+            .load()
+            .await;
+        let sdk = telemetry_aws::Clients::from_sdk_config(&config);
+        let lean = LeanClients::from_sdk_config(&config).await.unwrap();
+        (sdk, lean)
+    });
+    let queue_url = format!("{url}/123456789012/submissions");
+    let (records, ids, handles, sdk, lean, queue_url) =
+        (&records, &ids, &handles, &sdk, &lean, queue_url.as_str());
+
+    let mut group = c.benchmark_group(name);
+    match how {
+        Measure::Wall => {
+            group.measurement_time(Duration::from_secs(8));
+        }
+        Measure::ClientCpu => {
+            // Equal samples of about 0.75 s each, many 10 ms ticks apiece (criterion's linear
+            // sampling starts with samples shorter than a tick, which read as zero).
+            group
+                .sampling_mode(criterion::SamplingMode::Flat)
+                .sample_size(20)
+                .measurement_time(Duration::from_secs(15));
+        }
+    }
+    group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
+    group.bench_function(BenchmarkId::new("put_records", "sdk"), |b| {
+        measure(b, &runtime, how, move || async move {
+            // What the collector's KinesisSink does today: an owned entry per record.
+            let entries = records
+                .iter()
+                .map(|r| {
+                    aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                        .partition_key(r.partition_key.clone())
+                        .data(aws_sdk_kinesis::primitives::Blob::new(r.data[0].clone()))
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let out = sdk
+                .kinesis
+                .put_records()
+                .stream_name("events")
+                .set_records(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            out.records.len()
+        })
+    });
+    group.bench_function(BenchmarkId::new("put_records", "lean"), |b| {
+        measure(b, &runtime, how, move || async move {
+            let batch: Vec<Record<'_>> = records
+                .iter()
+                .map(|r| Record {
+                    partition_key: &r.partition_key,
+                    data: &r.data[0],
+                })
+                .collect();
+            lean.kinesis.put_records("events", &batch).await.unwrap()
+        })
+    });
+    group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
+    group.bench_function(BenchmarkId::new("receive", "sdk"), |b| {
+        measure(b, &runtime, how, move || async move {
+            let out = sdk
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+                )
+                .wait_time_seconds(20)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .unwrap();
+            out.messages.map(|m| m.len())
+        })
+    });
+    group.bench_function(BenchmarkId::new("receive", "lean"), |b| {
+        measure(b, &runtime, how, move || async move {
+            let receive = Receive {
+                queue_url,
+                max_messages: 10,
+                visibility_timeout_secs: 30,
+                wait_time_secs: 20,
+            };
+            lean.sqs.receive(receive).await.unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("delete_batch", "sdk"), |b| {
+        measure(b, &runtime, how, move || async move {
+            let entries = ids
+                .iter()
+                .zip(handles)
+                .map(|(id, r)| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .receipt_handle(r)
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let out = sdk
+                .sqs
+                .delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            out.successful.len()
+        })
+    });
+    group.bench_function(BenchmarkId::new("delete_batch", "lean"), |b| {
+        measure(b, &runtime, how, move || async move {
+            let batch = entries(ids, handles);
+            lean.sqs.delete_batch(queue_url, &batch).await.unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, wire, sigv4, calls);
+criterion_main!(benches);
