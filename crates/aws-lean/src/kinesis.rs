@@ -33,8 +33,8 @@ pub struct Record<'a> {
 /// The result of one record of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordOutcome {
-    /// Kinesis gave it a sequence number.
-    Acked,
+    /// Kinesis gave it a sequence number, on this shard (when the answer says).
+    Acked(Option<String>),
     /// It failed with this code (`ProvisionedThroughputExceededException`, `InternalFailure`),
     /// or `missing_sequence_number` when the answer had neither.
     Failed(String),
@@ -61,10 +61,30 @@ impl Kinesis {
         stream_name: &str,
         records: &[Record<'_>],
     ) -> Result<Vec<RecordOutcome>, CallError> {
+        let body = self.put_records_body(stream_name, records);
+        self.send_put_records(body).await
+    }
+
+    /// The body of [`Kinesis::put_records`], written now from the borrowed records into a
+    /// reused buffer, to be sent later by [`Kinesis::send_put_records`]: a caller that spawns
+    /// its requests writes them while it still holds the records, so they are never copied.
+    pub fn put_records_body(&self, stream_name: &str, records: &[Record<'_>]) -> PutRecordsBody {
         let mut buf = self.service.buffer(put_records_len(stream_name, records));
         write_put_records(&mut buf, stream_name, records);
-        let answer = self.service.call(PUT_RECORDS, buf).await?;
-        read_put_records(&answer, records.len())
+        PutRecordsBody {
+            buf,
+            count: records.len(),
+        }
+    }
+
+    /// Signs and sends a body written by [`Kinesis::put_records_body`]; as
+    /// [`Kinesis::put_records`].
+    pub async fn send_put_records(
+        &self,
+        body: PutRecordsBody,
+    ) -> Result<Vec<RecordOutcome>, CallError> {
+        let answer = self.service.call(PUT_RECORDS, body.buf).await?;
+        read_put_records(&answer, body.count)
     }
 
     /// The signed request [`Kinesis::put_records`] would send: for tests that compare it with
@@ -78,6 +98,13 @@ impl Kinesis {
         write_put_records(&mut buf, stream_name, records);
         self.service.request(PUT_RECORDS, buf.into()).await
     }
+}
+
+/// A PutRecords body written and not yet sent.
+#[derive(Debug)]
+pub struct PutRecordsBody {
+    buf: Vec<u8>,
+    count: usize,
 }
 
 /// The request body's length, or a bound on it when a string needs escaping.
@@ -127,6 +154,8 @@ struct PutRecordsResult<'a> {
     sequence_number: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "ErrorCode")]
     error_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "ShardId")]
+    shard_id: Option<Cow<'a, str>>,
 }
 
 /// One outcome per record from a PutRecords answer for `count` records. An answer whose
@@ -140,15 +169,25 @@ pub fn read_put_records(answer: &[u8], count: usize) -> Result<Vec<RecordOutcome
     Ok(answer
         .records
         .into_iter()
-        .map(|r| outcome(r.sequence_number.as_deref(), r.error_code.as_deref()))
+        .map(|r| {
+            outcome(
+                r.sequence_number.as_deref(),
+                r.error_code.as_deref(),
+                r.shard_id,
+            )
+        })
         .collect())
 }
 
 /// Acked only with a sequence number and no error code: anything ambiguous is retried, which
 /// at worst makes a duplicate, never a loss. (The collector's rule, kept here unchanged.)
-fn outcome(sequence_number: Option<&str>, error_code: Option<&str>) -> RecordOutcome {
+fn outcome(
+    sequence_number: Option<&str>,
+    error_code: Option<&str>,
+    shard_id: Option<Cow<'_, str>>,
+) -> RecordOutcome {
     match (sequence_number, error_code) {
-        (Some(s), None) if !s.is_empty() => RecordOutcome::Acked,
+        (Some(s), None) if !s.is_empty() => RecordOutcome::Acked(shard_id.map(Cow::into_owned)),
         (_, Some(code)) => RecordOutcome::Failed(bounded(code)),
         _ => RecordOutcome::Failed("missing_sequence_number".to_owned()),
     }
@@ -194,7 +233,7 @@ mod tests {
         assert_eq!(
             read_put_records(answer, 4).unwrap(),
             vec![
-                RecordOutcome::Acked,
+                RecordOutcome::Acked(Some("shardId-000000000000".into())),
                 RecordOutcome::Failed("ProvisionedThroughputExceededException".into()),
                 RecordOutcome::Failed("missing_sequence_number".into()),
                 RecordOutcome::Failed("InternalFailure".into()),

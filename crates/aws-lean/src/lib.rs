@@ -122,13 +122,24 @@ pub struct LeanClients {
 impl LeanClients {
     /// Clients with the credentials, identity cache, region, endpoints and clock of `sdk`.
     pub async fn from_sdk_config(sdk: &SdkConfig) -> Result<Self, SetupError> {
+        Self::from_sdk_configs(sdk, sdk).await
+    }
+
+    /// Clients for SQS from `sqs` and for Kinesis from `kinesis` (the same configuration but
+    /// for an endpoint set in code on each, as `telemetry_aws::Clients::for_endpoints` does);
+    /// the credentials, identity cache and clock are `sqs`'s.
+    pub async fn from_sdk_configs(
+        sqs: &SdkConfig,
+        kinesis: &SdkConfig,
+    ) -> Result<Self, SetupError> {
+        let sdk = sqs;
         let identities = Identities::from_sdk_config(sdk)?;
         let clock = sdk
             .time_source()
             .ok_or(SetupError::Missing("a time source"))?;
         let skew_correction = sdk.disable_clock_skew_correction() != Some(true);
         let kinesis = Service::new(
-            endpoint::kinesis(sdk).await?,
+            endpoint::kinesis(kinesis).await?,
             kinesis::CONTENT_TYPE,
             &[],
             identities.clone(),
@@ -137,7 +148,7 @@ impl LeanClients {
             ClockSkew::new(skew_correction),
         );
         let sqs = Service::new(
-            endpoint::sqs(sdk).await?,
+            endpoint::sqs(sqs).await?,
             sqs::CONTENT_TYPE,
             sqs::PROTOCOL_HEADERS,
             identities,

@@ -114,7 +114,13 @@ async fn put_records_round_trip() {
         .put_records(&env.stream_name, &records)
         .await
         .unwrap();
-    assert_eq!(outcomes, vec![RecordOutcome::Acked; 20]);
+    assert_eq!(outcomes.len(), 20);
+    assert!(
+        outcomes.iter().all(
+            |o| matches!(o, RecordOutcome::Acked(Some(shard)) if shard.starts_with("shardId-"))
+        ),
+        "every record acknowledged with the shard that took it: {outcomes:?}"
+    );
 
     let mut stored: Vec<(String, Vec<u8>)> =
         telemetry_aws::stream::read_all(&env.admin.kinesis, &env.stream_name)

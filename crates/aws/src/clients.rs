@@ -7,13 +7,19 @@ use aws_sdk_kinesis::config::Credentials;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
-/// The two clients a process needs.
+/// The two clients a process needs, and the SDK configuration each was built from (with its
+/// endpoint, when one was given in code), for clients built on the SDK's parts (the
+/// collector's lean client) to resolve, sign and refresh exactly as these do.
 #[derive(Debug, Clone)]
 pub struct Clients {
     /// SQS, for submissions.
     pub sqs: aws_sdk_sqs::Client,
     /// Kinesis, for events.
     pub kinesis: aws_sdk_kinesis::Client,
+    /// The configuration of the SQS client.
+    pub sqs_config: SdkConfig,
+    /// The configuration of the Kinesis client.
+    pub kinesis_config: SdkConfig,
 }
 
 /// The longest SQS long-poll wait (20 s) plus room for the response.
@@ -38,20 +44,19 @@ impl Clients {
             .credentials_provider(Credentials::new("test", "test", None, None, "static"))
             .load()
             .await;
-        let sqs = aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(sqs_endpoint);
-        let kinesis = aws_sdk_kinesis::config::Builder::from(&sdk).endpoint_url(kinesis_endpoint);
-        Self::build(sqs, kinesis)
+        let sqs_config = sdk.to_builder().endpoint_url(sqs_endpoint).build();
+        let kinesis_config = sdk.to_builder().endpoint_url(kinesis_endpoint).build();
+        Self::build(sqs_config, kinesis_config)
     }
 
     /// Clients from an already loaded SDK configuration.
     pub fn from_sdk_config(sdk: &SdkConfig) -> Self {
-        Self::build(
-            aws_sdk_sqs::config::Builder::from(sdk),
-            aws_sdk_kinesis::config::Builder::from(sdk),
-        )
+        Self::build(sdk.clone(), sdk.clone())
     }
 
-    fn build(sqs: aws_sdk_sqs::config::Builder, kinesis: aws_sdk_kinesis::config::Builder) -> Self {
+    fn build(sqs_config: SdkConfig, kinesis_config: SdkConfig) -> Self {
+        let sqs = aws_sdk_sqs::config::Builder::from(&sqs_config);
+        let kinesis = aws_sdk_kinesis::config::Builder::from(&kinesis_config);
         let timeouts = |attempt| {
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -79,6 +84,8 @@ impl Clients {
         Clients {
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
             kinesis: aws_sdk_kinesis::Client::from_conf(kinesis),
+            sqs_config,
+            kinesis_config,
         }
     }
 }

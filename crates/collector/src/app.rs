@@ -13,12 +13,12 @@ use telemetry_aws::Clients;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::dead_letter::SqsLetterSink;
+use crate::config::{AwsClient, Config};
+use crate::dead_letter::{LetterSink, SqsLetterSink};
 use crate::http::{self, Observed};
 use crate::pipeline::{Parts, Pipeline};
-use crate::put_records::KinesisSink;
-use crate::queue::SqsQueue;
+use crate::put_records::{KinesisSink, LeanKinesisSink, RecordSink};
+use crate::queue::{LeanQueue, Queue, SqsQueue};
 use crate::readiness::{Phase, Status};
 use crate::startup;
 use crate::stats::{Snapshot, Stats};
@@ -28,6 +28,8 @@ use crate::stats::{Snapshot, Stats};
 pub struct Collector {
     config: Config,
     clients: Clients,
+    /// The lean clients of the hot calls, with `AWS_CLIENT=lean`.
+    lean: Option<telemetry_aws_lean::LeanClients>,
     address: SocketAddr,
     stats: Arc<Stats>,
     status: Arc<Status>,
@@ -36,9 +38,21 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Binds `HTTP_ADDR` and starts serving the probes and metrics (not ready until the queue
-    /// and the stream are found). The error is one line naming the address.
+    /// Sets up the lean clients (with `AWS_CLIENT=lean`), binds `HTTP_ADDR` and starts serving
+    /// the probes and metrics (not ready until the queue and the stream are found). The error
+    /// is one line naming the setting.
     pub async fn build(config: Config, clients: Clients) -> Result<Collector, String> {
+        let lean = match config.aws_client {
+            AwsClient::Sdk => None,
+            AwsClient::Lean => Some(
+                telemetry_aws_lean::LeanClients::from_sdk_configs(
+                    &clients.sqs_config,
+                    &clients.kinesis_config,
+                )
+                .await
+                .map_err(|e| format!("AWS_CLIENT=lean: {e}"))?,
+            ),
+        };
         let listener = http::bind(config.http_addr).await?;
         let address = listener
             .local_addr()
@@ -53,6 +67,7 @@ impl Collector {
         Ok(Collector {
             config,
             clients,
+            lean,
             address,
             stats,
             status,
@@ -101,20 +116,45 @@ impl Collector {
         else {
             return self.stats.snapshot();
         };
-        let sqs = &self.clients.sqs;
-        let parts = Parts {
-            queue: SqsQueue::new(sqs.clone(), found.queue_url),
-            sink: KinesisSink::new(self.clients.kinesis.clone(), config.stream_name.clone()),
-            letters: found
-                .dead_letter_url
-                .map(|url| SqsLetterSink::new(sqs.clone(), url)),
-        };
-        let pipeline = Pipeline::start(config, parts, &self.stats, &self.status, &shutdown);
+        let (sqs, kinesis) = (&self.clients.sqs, &self.clients.kinesis);
+        // The dead-letter queue takes a message now and then: the SDK on both paths.
+        let letters = found
+            .dead_letter_url
+            .map(|url| SqsLetterSink::new(sqs.clone(), url));
+        let stream = config.stream_name.clone();
+        match &self.lean {
+            Some(lean) => {
+                let parts = Parts {
+                    queue: LeanQueue::new(lean.sqs.clone(), found.queue_url),
+                    sink: LeanKinesisSink::new(lean.kinesis.clone(), kinesis.clone(), stream),
+                    letters,
+                };
+                self.run_pipeline(parts, &shutdown).await;
+            }
+            None => {
+                let parts = Parts {
+                    queue: SqsQueue::new(sqs.clone(), found.queue_url),
+                    sink: KinesisSink::new(kinesis.clone(), stream),
+                    letters,
+                };
+                self.run_pipeline(parts, &shutdown).await;
+            }
+        }
+        self.stats.snapshot()
+    }
+
+    /// Runs the pipeline on `parts` until `shutdown` fires, then drains it.
+    async fn run_pipeline<Q: Queue, S: RecordSink, L: LetterSink>(
+        &self,
+        parts: Parts<Q, S, L>,
+        shutdown: &CancellationToken,
+    ) {
+        let config = &self.config;
+        let pipeline = Pipeline::start(config, parts, &self.stats, &self.status, shutdown);
         self.status.set_phase(Phase::Running);
         shutdown.cancelled().await;
         self.status.set_phase(Phase::Stopping);
         pipeline.drain(config.shutdown_grace).await;
-        self.stats.snapshot()
     }
 }
 

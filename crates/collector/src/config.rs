@@ -100,6 +100,13 @@ pub struct Config {
           default_value_t = 1_048_576, value_parser = integer_in(1u64..=1_048_576))]
     pub shard_max_bytes_per_sec: u64,
 
+    /// Which client makes the hot calls (PutRecords, ReceiveMessage, DeleteMessageBatch,
+    /// ChangeMessageVisibilityBatch): `lean` writes and reads them without the SDK's request
+    /// machinery (its signer, credentials chain and endpoint resolution are the SDK's own);
+    /// `sdk` is the official SDK throughout, the way back. Every other call is the SDK's.
+    #[arg(long, env = "AWS_CLIENT", value_enum, default_value_t = AwsClient::Lean)]
+    pub aws_client: AwsClient,
+
     /// Whether the collector keeps each shard's write limits itself (on) or sends whatever is
     /// ready and lets Kinesis throttle the excess, retrying it with backoff (off: the behaviour
     /// of general pipelines, for comparison or if the limiter were ever in the way).
@@ -153,6 +160,15 @@ pub struct Config {
     /// Log filter, e.g. `info` or `telemetry_collector=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// The client of the hot calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AwsClient {
+    /// `telemetry-aws-lean` (default).
+    Lean,
+    /// The AWS SDK for Rust.
+    Sdk,
 }
 
 /// On or off.

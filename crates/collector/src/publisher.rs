@@ -127,15 +127,15 @@ impl Ready for Cursor {
 }
 
 impl Cursor {
-    fn entry(&self) -> Entry {
+    /// Its next record, borrowed.
+    fn entry(&self) -> Entry<'_> {
         Entry {
-            partition_key: self.records.partition_key.clone(),
+            partition_key: &self.records.partition_key,
             data: self
                 .records
                 .data
                 .get(self.next)
-                .cloned()
-                .unwrap_or_default(),
+                .map_or(&[][..], Vec::as_slice),
         }
     }
 
@@ -323,15 +323,18 @@ impl<S: RecordSink> Publisher<S> {
     }
 
     fn send(&mut self, batch: Vec<Cursor>) {
-        let entries: Vec<Entry> = batch.iter().map(Cursor::entry).collect();
+        // Written now, while the batch is here to borrow from; sent on a task of its own.
+        let entries: Vec<Entry<'_>> = batch.iter().map(Cursor::entry).collect();
+        let request = self.sink.request(&entries);
         Stats::add(&self.stats.put_requests, 1);
         let histograms = &self.stats.histograms;
         histograms.put_batch_records.observe(entries.len() as f64);
+        drop(entries);
         let sink = Arc::clone(&self.sink);
         let stats = Arc::clone(&self.stats);
         self.requests.spawn(batch, async move {
             let started = Instant::now();
-            let result = sink.put_records(entries).await;
+            let result = sink.send(request).await;
             let took = started.elapsed();
             stats
                 .histograms

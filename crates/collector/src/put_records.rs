@@ -16,13 +16,13 @@ pub(crate) fn record_size(partition_key: &str, data: &[u8]) -> usize {
     partition_key.len() + data.len()
 }
 
-/// One record to put.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
+/// One record to put, borrowed from the submission that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry<'a> {
     /// The partition key.
-    pub partition_key: String,
+    pub partition_key: &'a str,
     /// The record's data.
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
 }
 
 /// The result of one record of a request.
@@ -34,20 +34,29 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
-/// Where the publisher puts records. The collector uses [`KinesisSink`]; tests use fakes.
+/// Where the publisher puts records: [`KinesisSink`] (the SDK) or [`LeanKinesisSink`] (the lean
+/// client, `AWS_CLIENT=lean`); tests use fakes. A request is written while the publisher still
+/// holds the records ([`RecordSink::request`], from borrowed entries: nothing is copied on the
+/// lean path), then sent on a task of its own ([`RecordSink::send`]).
 pub(crate) trait RecordSink: Send + Sync + 'static {
-    /// Puts the records as one request. `Ok` carries one outcome per entry, in entry order;
-    /// `Err` means the request failed as a whole, with a short code.
-    fn put_records(
+    /// A request written and not yet sent.
+    type Request: Send + 'static;
+
+    /// Writes one request for `entries` (at most 500, within 5 MiB).
+    fn request(&self, entries: &[Entry<'_>]) -> Self::Request;
+
+    /// Sends it. `Ok` carries one outcome per entry, in entry order; `Err` means the request
+    /// failed as a whole, with a short code.
+    fn send(
         &self,
-        entries: Vec<Entry>,
+        request: Self::Request,
     ) -> impl Future<Output = Result<Vec<Outcome>, String>> + Send;
 
     /// The stream's open shards now, or why they could not be listed.
     fn open_shards(&self) -> impl Future<Output = Result<ShardMap, String>> + Send;
 }
 
-/// A Kinesis stream.
+/// A Kinesis stream through the SDK.
 #[derive(Debug, Clone)]
 pub(crate) struct KinesisSink {
     client: aws_sdk_kinesis::Client,
@@ -64,11 +73,20 @@ impl KinesisSink {
     }
 }
 
+/// The stream's open shards through the SDK (a control-plane call, on the SDK on both paths).
+async fn open_shards(client: &aws_sdk_kinesis::Client, stream: &str) -> Result<ShardMap, String> {
+    let shards = telemetry_aws::stream::list_shards(client, stream)
+        .await
+        .map_err(|e| error_code(&e))?;
+    Ok(ShardMap::open(&shards))
+}
+
 impl RecordSink for KinesisSink {
-    async fn put_records(&self, entries: Vec<Entry>) -> Result<Vec<Outcome>, String> {
-        let count = entries.len();
-        let records = entries
-            .into_iter()
+    type Request = Result<Vec<PutRecordsRequestEntry>, String>;
+
+    fn request(&self, entries: &[Entry<'_>]) -> Self::Request {
+        entries
+            .iter()
             .map(|e| {
                 PutRecordsRequestEntry::builder()
                     .partition_key(e.partition_key)
@@ -76,7 +94,12 @@ impl RecordSink for KinesisSink {
                     .build()
                     .map_err(|_| "construction".to_owned())
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect()
+    }
+
+    async fn send(&self, records: Self::Request) -> Result<Vec<Outcome>, String> {
+        let records = records?;
+        let count = records.len();
         let out = self
             .client
             .put_records()
@@ -98,10 +121,63 @@ impl RecordSink for KinesisSink {
     }
 
     async fn open_shards(&self) -> Result<ShardMap, String> {
-        let shards = telemetry_aws::stream::list_shards(&self.client, &self.stream_name)
-            .await
-            .map_err(|e| error_code(&e))?;
-        Ok(ShardMap::open(&shards))
+        open_shards(&self.client, &self.stream_name).await
+    }
+}
+
+/// A Kinesis stream through the lean client: the request written straight from the records'
+/// bytes (`telemetry-aws-lean`); the same rule for every record's result (the lean client's
+/// answer parser applies [`outcome`]'s rule, tested there).
+#[derive(Debug, Clone)]
+pub(crate) struct LeanKinesisSink {
+    lean: telemetry_aws_lean::Kinesis,
+    /// For ListShards.
+    client: aws_sdk_kinesis::Client,
+    stream_name: String,
+}
+
+impl LeanKinesisSink {
+    /// The stream `stream_name`: records through `lean`, its shards through `client`.
+    pub(crate) fn new(
+        lean: telemetry_aws_lean::Kinesis,
+        client: aws_sdk_kinesis::Client,
+        stream_name: String,
+    ) -> Self {
+        LeanKinesisSink {
+            lean,
+            client,
+            stream_name,
+        }
+    }
+}
+
+impl RecordSink for LeanKinesisSink {
+    type Request = telemetry_aws_lean::kinesis::PutRecordsBody;
+
+    fn request(&self, entries: &[Entry<'_>]) -> Self::Request {
+        let records: Vec<telemetry_aws_lean::Record<'_>> = entries
+            .iter()
+            .map(|e| telemetry_aws_lean::Record {
+                partition_key: e.partition_key,
+                data: e.data,
+            })
+            .collect();
+        self.lean.put_records_body(&self.stream_name, &records)
+    }
+
+    async fn send(&self, body: Self::Request) -> Result<Vec<Outcome>, String> {
+        let outcomes = self.lean.send_put_records(body).await.map_err(|e| e.code)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                telemetry_aws_lean::RecordOutcome::Acked(shard) => Outcome::Acked(shard),
+                telemetry_aws_lean::RecordOutcome::Failed(code) => Outcome::Failed(code),
+            })
+            .collect())
+    }
+
+    async fn open_shards(&self) -> Result<ShardMap, String> {
+        open_shards(&self.client, &self.stream_name).await
     }
 }
 

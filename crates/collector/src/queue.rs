@@ -216,6 +216,109 @@ impl Queue for SqsQueue {
     }
 }
 
+/// An SQS queue through the lean client (`AWS_CLIENT=lean`): the same calls, written and read
+/// without the SDK's request machinery (`telemetry-aws-lean`).
+#[derive(Debug, Clone)]
+pub(crate) struct LeanQueue {
+    sqs: telemetry_aws_lean::Sqs,
+    url: String,
+}
+
+impl LeanQueue {
+    /// The queue at `url` through `sqs`.
+    pub(crate) fn new(sqs: telemetry_aws_lean::Sqs, url: String) -> Self {
+        LeanQueue { sqs, url }
+    }
+}
+
+impl Queue for LeanQueue {
+    async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<Message>, String> {
+        let receive = telemetry_aws_lean::Receive {
+            queue_url: &self.url,
+            max_messages: i32::try_from(max).unwrap_or(10),
+            visibility_timeout_secs: secs(visibility),
+            wait_time_secs: secs(wait),
+        };
+        let messages = self.sqs.receive(receive).await.map_err(|e| e.code)?;
+        Ok(messages
+            .into_iter()
+            .map(|m| Message {
+                message_id: m.message_id.unwrap_or_default(),
+                receipt_handle: m.receipt_handle,
+                body: m.body.unwrap_or_default(),
+                sent_at_ms: m.sent_timestamp_ms,
+            })
+            .collect())
+    }
+
+    async fn delete(&self, entries: &[(MessageKey, String)]) -> Result<BatchReply, String> {
+        let ids = ids(entries);
+        let outcomes = self
+            .sqs
+            .delete_batch(&self.url, &lean_entries(&ids, entries))
+            .await
+            .map_err(|e| e.code)?;
+        Ok(lean_reply(entries, outcomes))
+    }
+
+    async fn change_visibility(
+        &self,
+        entries: &[(MessageKey, String)],
+        timeout: Duration,
+    ) -> Result<BatchReply, String> {
+        let ids = ids(entries);
+        let outcomes = self
+            .sqs
+            .change_visibility_batch(&self.url, &lean_entries(&ids, entries), secs(timeout))
+            .await
+            .map_err(|e| e.code)?;
+        Ok(lean_reply(entries, outcomes))
+    }
+}
+
+/// The batch entries' ids: the collector's keys, as text (as on the SDK path).
+fn ids(entries: &[(MessageKey, String)]) -> Vec<String> {
+    entries.iter().map(|(k, _)| k.to_string()).collect()
+}
+
+fn lean_entries<'a>(
+    ids: &'a [String],
+    entries: &'a [(MessageKey, String)],
+) -> Vec<telemetry_aws_lean::BatchEntry<'a>> {
+    ids.iter()
+        .zip(entries)
+        .map(|(id, (_, receipt))| telemetry_aws_lean::BatchEntry {
+            id,
+            receipt_handle: receipt,
+        })
+        .collect()
+}
+
+/// The lean client's per-entry outcomes (one per entry, in order) as the reply the SDK path
+/// reads: an entry the answer did not mention (`missing_entry`) is left out, as it was from
+/// the answer, so [`BatchReply::outcomes`] decides it the same way on both paths.
+fn lean_reply(
+    entries: &[(MessageKey, String)],
+    outcomes: Vec<telemetry_aws_lean::EntryOutcome>,
+) -> BatchReply {
+    use telemetry_aws_lean::EntryOutcome as Lean;
+    let mut reply = BatchReply::default();
+    for ((key, _), outcome) in entries.iter().zip(outcomes) {
+        match outcome {
+            Lean::Done => reply.done.push(*key),
+            Lean::Refused(code) => reply.failed.push((*key, code, true)),
+            Lean::Retry(code) if code == "missing_entry" => {}
+            Lean::Retry(code) => reply.failed.push((*key, code, false)),
+        }
+    }
+    reply
+}
+
 /// A batch reply from the ids SQS echoes back (the collector's keys, as text). An id that is
 /// not one of ours is ignored, so its entry counts as not mentioned.
 fn reply(done: impl Iterator<Item = String>, failed: Vec<BatchResultErrorEntry>) -> BatchReply {
@@ -250,6 +353,31 @@ mod tests {
                 (4, EntryOutcome::Retry("missing_entry".into())),
             ],
             "99 was not sent: ignored; 4 was not mentioned: retried"
+        );
+    }
+
+    #[test]
+    fn the_lean_clients_outcomes_are_decided_as_the_sdks_replies() {
+        use telemetry_aws_lean::EntryOutcome as Lean;
+        let entries: Vec<(MessageKey, String)> =
+            (1..=4).map(|k| (k, format!("receipt-{k}"))).collect();
+        let reply = lean_reply(
+            &entries,
+            vec![
+                Lean::Done,
+                Lean::Refused("ReceiptHandleIsInvalid".into()),
+                Lean::Retry("InternalError".into()),
+                Lean::Retry("missing_entry".into()),
+            ],
+        );
+        assert_eq!(
+            reply.outcomes(&[1, 2, 3, 4]),
+            vec![
+                (1, EntryOutcome::Done),
+                (2, EntryOutcome::Refused("ReceiptHandleIsInvalid".into())),
+                (3, EntryOutcome::Retry("InternalError".into())),
+                (4, EntryOutcome::Retry("missing_entry".into())),
+            ]
         );
     }
 

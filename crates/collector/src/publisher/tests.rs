@@ -9,7 +9,14 @@ use super::*;
 /// The shard limiter has tests of its own.
 const UNLIMITED: Option<Limits> = None;
 
-type Policy = dyn Fn(&Entry, usize) -> Outcome + Send + Sync;
+type Policy = dyn Fn(&Sent, usize) -> Outcome + Send + Sync;
+
+/// A record as the fake sink got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sent {
+    partition_key: String,
+    data: Vec<u8>,
+}
 
 /// Records every request; decides each record's outcome with `policy(entry, request_no)`,
 /// or fails whole requests while `fail_requests` says so.
@@ -23,11 +30,11 @@ struct FakeSink {
 
 #[derive(Default)]
 struct Log {
-    requests: Vec<Vec<Entry>>,
+    requests: Vec<Vec<Sent>>,
     /// Data of records sent and not yet answered, by partition key.
     outstanding: HashSet<String>,
     /// Records acknowledged, in acknowledgement order.
-    acked: Vec<Entry>,
+    acked: Vec<Sent>,
     violations: Vec<String>,
 }
 
@@ -36,7 +43,19 @@ impl RecordSink for FakeSink {
         Ok(ShardMap::default())
     }
 
-    async fn put_records(&self, entries: Vec<Entry>) -> Result<Vec<Outcome>, String> {
+    type Request = Vec<Sent>;
+
+    fn request(&self, entries: &[Entry<'_>]) -> Vec<Sent> {
+        entries
+            .iter()
+            .map(|e| Sent {
+                partition_key: e.partition_key.to_owned(),
+                data: e.data.to_vec(),
+            })
+            .collect()
+    }
+
+    async fn send(&self, entries: Vec<Sent>) -> Result<Vec<Outcome>, String> {
         let n = {
             let mut log = self.log.lock().expect("lock");
             for e in &entries {
@@ -87,7 +106,7 @@ fn submission(key: MessageKey, events: usize, bytes: usize) -> Submitted {
     }
 }
 
-fn event_index(e: &Entry) -> usize {
+fn event_index(e: &Sent) -> usize {
     let text = String::from_utf8_lossy(&e.data);
     text.split(':')
         .nth(1)
@@ -104,7 +123,7 @@ struct Run {
 async fn publish(
     submissions: Vec<Submitted>,
     settings: PublisherSettings,
-    policy: impl Fn(&Entry, usize) -> Outcome + Send + Sync + 'static,
+    policy: impl Fn(&Sent, usize) -> Outcome + Send + Sync + 'static,
     fail_request: impl Fn(usize) -> bool + Send + Sync + 'static,
 ) -> Run {
     let log = Arc::new(Mutex::new(Log::default()));
@@ -210,7 +229,7 @@ async fn partial_failures_are_retried_without_reordering() {
     // records of the same request succeed where earlier ones failed, as Kinesis allows.
     let subs: Vec<_> = (0..300).map(|k| submission(k, 10, 40)).collect();
     let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
-    let policy = |e: &Entry, n: usize| {
+    let policy = |e: &Sent, n: usize| {
         let h = e
             .data
             .iter()

@@ -16,13 +16,26 @@ use crate::support::TestEnv;
 /// How long a scenario may take to drain once its feed has stopped.
 const SETTLE: Duration = Duration::from_secs(180);
 
-/// Feeds under a fault plan for the whole run, then checks the stream.
-async fn faulty_run(name: &str, plan: Plan, which: fn(&TestEnv) -> &Proxy, seed: u64) {
+/// Feeds under a fault plan for the whole run, then checks the stream; the hot calls through
+/// `client` (`AWS_CLIENT`).
+async fn faulty_run(
+    name: &str,
+    plan: Plan,
+    which: fn(&TestEnv) -> &Proxy,
+    seed: u64,
+    client: &str,
+) {
     let scale = Scale::from_env();
     let env = TestEnv::start(2).await;
     which(&env).set_plan(plan);
     // Lost receive answers leave messages invisible: a short timeout brings them back soon.
-    let _collector = spawn(&env, &[("QUEUE_VISIBILITY_TIMEOUT_SEC", "3")]);
+    let _collector = spawn(
+        &env,
+        &[
+            ("QUEUE_VISIBILITY_TIMEOUT_SEC", "3"),
+            ("AWS_CLIENT", client),
+        ],
+    );
     let feeder = Feeder::start(&env, scale.pick(30.0, 100.0), seed);
     feeder.wait_sent(scale.pick(200, 6000)).await;
     let manifest = feeder.stop().await;
@@ -46,6 +59,15 @@ async fn faulty_run(name: &str, plan: Plan, which: fn(&TestEnv) -> &Proxy, seed:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_a_fifth_of_the_records_fail_for_the_whole_run() {
+    a_fifth_of_the_records_fail("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_a_fifth_of_the_records_fail_for_the_whole_run_through_the_sdk() {
+    a_fifth_of_the_records_fail("sdk").await;
+}
+
+async fn a_fifth_of_the_records_fail(client: &str) {
     let plan = Plan {
         entry_share: 0.2,
         entry_fault: EntryFault::Mixed,
@@ -56,6 +78,7 @@ async fn a_a_fifth_of_the_records_fail_for_the_whole_run() {
         plan.only(&["PutRecords"]),
         |env| &env.kinesis_proxy,
         1,
+        client,
     )
     .await;
 }
@@ -72,12 +95,22 @@ async fn a2_a_tenth_of_the_put_records_answers_lost() {
         plan.only(&["PutRecords"]),
         |env| &env.kinesis_proxy,
         11,
+        "lean",
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c2_sqs_receives_and_delete_entries_failing() {
+    sqs_answers_lost_and_entries_failing("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c2_sqs_receives_and_delete_entries_failing_through_the_sdk() {
+    sqs_answers_lost_and_entries_failing("sdk").await;
+}
+
+async fn sqs_answers_lost_and_entries_failing(client: &str) {
     let plan = Plan {
         request_share: 0.2,
         request_fault: RequestFault::LostResponse,
@@ -90,6 +123,7 @@ async fn c2_sqs_receives_and_delete_entries_failing() {
         plan.only(&["ReceiveMessage", "DeleteMessageBatch"]),
         |env| &env.sqs_proxy,
         12,
+        client,
     )
     .await;
 }

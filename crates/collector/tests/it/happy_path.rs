@@ -4,10 +4,19 @@
 use std::time::Duration;
 
 use crate::support::submissions::{b64, valid, Valid};
-use crate::support::{assert_published, by_submission, TestEnv};
+use crate::support::{assert_published, by_submission, TestEnv, SDK};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_shaped_submissions_are_published_in_order_and_deleted() {
+    fleet_shaped_submissions_are_published_in_order_and_deleted_with(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_shaped_submissions_are_published_in_order_and_deleted_through_the_sdk() {
+    fleet_shaped_submissions_are_published_in_order_and_deleted_with(SDK).await;
+}
+
+async fn fleet_shaped_submissions_are_published_in_order_and_deleted_with(client: &[&str]) {
     let env = TestEnv::start(2).await;
     let subs: Vec<Valid> = (0..40).map(|i| valid(3 + i % 3, 3 + (i / 3) % 3)).collect();
     let empty = b64(
@@ -16,12 +25,13 @@ async fn fleet_shaped_submissions_are_published_in_order_and_deleted() {
     let mut bodies: Vec<String> = subs.iter().map(|s| s.body.clone()).collect();
     bodies.push(empty);
     env.send(&bodies).await;
-    let collector = env.collector(&[]).await;
+    let collector = env.collector(client).await;
 
     let total: usize = subs.iter().map(|s| s.events.len()).sum();
     env.wait_for_records(total, Duration::from_secs(60)).await;
     env.wait_queue_empty(Duration::from_secs(30)).await;
     let stats = collector.stop().await;
+    env.assert_signatures_accepted();
 
     let events = env.stream_events().await;
     assert_eq!(

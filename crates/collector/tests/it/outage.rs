@@ -5,14 +5,25 @@
 use std::time::Duration;
 
 use crate::support::submissions::valid;
-use crate::support::{assert_published, by_submission, wait_until, TestEnv};
+use crate::support::{assert_published, by_submission, wait_until, TestEnv, SDK};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_deleted_while_the_stream_is_unavailable() {
+    nothing_is_deleted_while_the_stream_is_unavailable_with(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_deleted_while_the_stream_is_unavailable_through_the_sdk() {
+    nothing_is_deleted_while_the_stream_is_unavailable_with(SDK).await;
+}
+
+async fn nothing_is_deleted_while_the_stream_is_unavailable_with(client: &[&str]) {
     let env = TestEnv::start(1).await;
     // A short visibility timeout: the messages must be extended to stay in flight.
     // 8 s leaves the extender 4 s to act even when the machine is busy.
-    let collector = env.collector(&["--queue-visibility-timeout-sec=8"]).await;
+    let collector = env
+        .collector(&[client, &["--queue-visibility-timeout-sec=8"]].concat())
+        .await;
     let warm = valid(1, 1);
     env.send(&[&warm.body]).await;
     env.wait_for_records(2, Duration::from_secs(60)).await;
@@ -69,8 +80,17 @@ async fn nothing_is_deleted_while_the_stream_is_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqs_outage_is_ridden_out() {
+    an_sqs_outage_is_ridden_out_with(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_outage_is_ridden_out_through_the_sdk() {
+    an_sqs_outage_is_ridden_out_with(SDK).await;
+}
+
+async fn an_sqs_outage_is_ridden_out_with(client: &[&str]) {
     let env = TestEnv::start(1).await;
-    let collector = env.collector(&[]).await;
+    let collector = env.collector(client).await;
     let first = valid(2, 2);
     env.send(&[&first.body]).await;
     env.wait_for_records(4, Duration::from_secs(60)).await;

@@ -8,7 +8,7 @@ use telemetry_aws::Clients;
 use telemetry_collector::{Collector, Stats};
 
 use crate::support::submissions::valid;
-use crate::support::{assert_published, by_submission, wait_until, TestEnv};
+use crate::support::{assert_published, by_submission, wait_until, TestEnv, SDK};
 
 /// A collector in a runtime of its own, on its own thread, so that the test can crash it:
 /// dropping the runtime drops every task where it stands, with no drain (like SIGKILL).
@@ -44,8 +44,20 @@ fn crashable(env: &TestEnv, extra: &[&str]) -> Crashable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_message_yields_the_same_ids_in_the_same_order() {
+    a_redelivered_message_yields_the_same_ids_in_the_same_order_with(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_message_yields_the_same_ids_in_the_same_order_through_the_sdk() {
+    a_redelivered_message_yields_the_same_ids_in_the_same_order_with(SDK).await;
+}
+
+async fn a_redelivered_message_yields_the_same_ids_in_the_same_order_with(client: &[&str]) {
     let env = TestEnv::start(1).await;
-    let first = crashable(&env, &["--queue-visibility-timeout-sec=2"]);
+    let first = crashable(
+        &env,
+        &[client, &["--queue-visibility-timeout-sec=2"]].concat(),
+    );
     let warm = valid(1, 1);
     env.send(&[&warm.body]).await;
     env.wait_for_records(2, Duration::from_secs(60)).await;
@@ -72,7 +84,7 @@ async fn a_redelivered_message_yields_the_same_ids_in_the_same_order() {
     first.thread.join().expect("crashed collector thread");
     env.sqs_proxy.set_up(true);
 
-    let second = env.collector(&[]).await;
+    let second = env.collector(client).await;
     env.wait_for_records(2 + 20, Duration::from_secs(60)).await;
     env.wait_queue_empty(Duration::from_secs(30)).await;
     let stats = second.stop().await;

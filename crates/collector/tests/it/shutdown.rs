@@ -28,6 +28,19 @@ fn a_bad_setting_stops_the_program_with_one_line_and_exit_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_or_hands_back_everything_and_exits_0() {
+    sigterm_under_load_finishes_or_hands_back_everything_and_exits_0_with(("AWS_CLIENT", "lean"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_finishes_or_hands_back_everything_and_exits_0_through_the_sdk() {
+    sigterm_under_load_finishes_or_hands_back_everything_and_exits_0_with(("AWS_CLIENT", "sdk"))
+        .await;
+}
+
+async fn sigterm_under_load_finishes_or_hands_back_everything_and_exits_0_with(
+    client: (&str, &str),
+) {
     let env = TestEnv::start(2).await;
     let subs: Vec<_> = (0..60).map(|_| valid(20, 20)).collect();
     env.send(&subs.iter().map(|s| s.body.clone()).collect::<Vec<_>>())
@@ -36,6 +49,7 @@ async fn sigterm_under_load_finishes_or_hands_back_everything_and_exits_0() {
     let mut p = spawn(
         &env,
         &[
+            client,
             ("SHUTDOWN_GRACE_PERIOD_SEC", "10"),
             ("DATA_STREAM_MAX_BUFFER_SIZE", "5"),
         ],

@@ -21,12 +21,18 @@ use uuid::Uuid;
 
 use submissions::Valid;
 use telemetry_localenv::emulators::{self, Emulator};
+use telemetry_localenv::profile::Profile;
 use telemetry_localenv::proxy::Proxy;
 use telemetry_localenv::resources::create_queue_and_stream;
+use telemetry_localenv::signature::SignatureCheck;
 
 /// Waiting with a deadline, as every suite of the workspace waits: `wait_until` checks every
 /// 50 ms, `wait_every` at a chosen interval.
 pub use telemetry_localenv::wait::{every as wait_every, until as wait_until};
+
+/// The flags that put a collector's hot calls on the AWS SDK instead of the lean client (the
+/// default): the tests of each guarantee run on both paths.
+pub const SDK: &[&str] = &["--aws-client=sdk"];
 
 /// Emulators with a proxy in front of each, a fresh queue and a fresh stream.
 pub struct TestEnv {
@@ -63,8 +69,20 @@ impl TestEnv {
         .expect("emulators");
         let sqs_emulator = sqs_emulator.expect("the SQS emulator");
         let kinesis_emulator = kinesis_emulator.expect("kinesalite");
-        let sqs_proxy = Proxy::start(sqs_emulator.addr).await.expect("sqs proxy");
-        let kinesis_proxy = Proxy::start(kinesis_emulator.addr)
+        // Every call the collector makes is checked as AWS checks it (SigV4 with the test
+        // credentials): on both client paths, a request AWS would refuse fails here too.
+        let checked = Profile {
+            signatures: Some(SignatureCheck::test_credentials()),
+            ..Profile::emulator()
+        };
+        let sqs_proxy = Proxy::builder(sqs_emulator.addr)
+            .profile(checked.clone())
+            .start()
+            .await
+            .expect("sqs proxy");
+        let kinesis_proxy = Proxy::builder(kinesis_emulator.addr)
+            .profile(checked)
+            .start()
             .await
             .expect("kinesis proxy");
         let admin = Clients::for_endpoints(&sqs_emulator.url(), &kinesis_emulator.url()).await;
@@ -164,6 +182,15 @@ impl TestEnv {
             },
         )
         .await;
+    }
+
+    /// Fails the test if a proxy refused a request's signature: every call the collector made
+    /// must be one AWS would accept.
+    pub fn assert_signatures_accepted(&self) {
+        for (service, proxy) in [("SQS", &self.sqs_proxy), ("Kinesis", &self.kinesis_proxy)] {
+            let refused = proxy.injected().bad_signatures;
+            assert_eq!(refused, 0, "{service} refused {refused} signatures");
+        }
     }
 
     /// Waits until the queue holds no message, visible or in flight.
