@@ -17,6 +17,9 @@ pub struct ShardRecords {
     pub shard_id: String,
     /// Each record's partition key and data.
     pub records: Vec<(String, Vec<u8>)>,
+    /// Each record's `ApproximateArrivalTimestamp`, epoch milliseconds (0 if the service did
+    /// not say), in the order of `records`.
+    pub arrived_ms: Vec<u64>,
 }
 
 /// An error while reading a stream: the call that failed and the service's message.
@@ -102,6 +105,7 @@ pub async fn read_all(kinesis: &Client, stream: &str) -> Result<Vec<ShardRecords
             .map_err(read_error("GetShardIterator"))?
             .shard_iterator;
         let mut records = Vec::new();
+        let mut arrived_ms = Vec::new();
         while let Some(it) = iterator {
             let out = kinesis
                 .get_records()
@@ -111,11 +115,14 @@ pub async fn read_all(kinesis: &Client, stream: &str) -> Result<Vec<ShardRecords
                 .await
                 .map_err(read_error("GetRecords"))?;
             let got = out.records.len();
-            records.extend(
-                out.records
-                    .into_iter()
-                    .map(|r| (r.partition_key.unwrap_or_default(), r.data.into_inner())),
-            );
+            for r in out.records {
+                let arrived = r
+                    .approximate_arrival_timestamp
+                    .and_then(|t| t.to_millis().ok())
+                    .and_then(|ms| u64::try_from(ms).ok());
+                arrived_ms.push(arrived.unwrap_or(0));
+                records.push((r.partition_key.unwrap_or_default(), r.data.into_inner()));
+            }
             // An open shard never ends: stop at its tip (nothing returned, nothing behind).
             let at_tip = got == 0 && out.millis_behind_latest.unwrap_or(0) == 0;
             iterator = if at_tip {
@@ -127,6 +134,7 @@ pub async fn read_all(kinesis: &Client, stream: &str) -> Result<Vec<ShardRecords
         result.push(ShardRecords {
             shard_id: shard.shard_id,
             records,
+            arrived_ms,
         });
     }
     Ok(result)

@@ -13,6 +13,8 @@
 //!   production-shaped proxies, and the environment they need for it.
 //! - [`resources`]: creating the queue and the stream, waiting until the stream is active.
 //! - [`cpu`]: a process's CPU time, for CPU-per-event figures.
+//! - [`collectors`], [`offered_load`]: collector processes and load offered at a rate, for the
+//!   end-to-end benchmark (`e2e-bench`).
 //! - [`scrape`]: GETs against a collector's HTTP listener, and reading its metrics.
 //!
 //! For the test suites:
@@ -21,10 +23,12 @@
 //! - [`child`]: a binary under test as a child process, its log in a file, killed when dropped.
 
 pub mod child;
+pub mod collectors;
 pub mod cpu;
 pub mod emulators;
 pub mod endpoints;
 pub mod faults;
+pub mod offered_load;
 pub mod profile;
 pub mod proxy;
 pub mod resources;

@@ -45,9 +45,16 @@ pub async fn create_stream(
         .send()
         .await
         .map_err(|e| CreateError(format!("CreateStream {stream}: {e:?}")))?;
+    wait_active(&clients.kinesis, stream).await
+}
+
+/// Waits up to 30 s for `stream` to be active (after its creation, or a reshard).
+pub async fn wait_active(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Result<(), CreateError> {
     for _ in 0..600 {
-        let out = clients
-            .kinesis
+        let out = kinesis
             .describe_stream_summary()
             .stream_name(stream)
             .send()

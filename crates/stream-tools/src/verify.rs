@@ -287,6 +287,7 @@ mod tests {
             .map(|i| ShardRecords {
                 shard_id: format!("shard-{i}"),
                 records: Vec::new(),
+                arrived_ms: Vec::new(),
             })
             .collect();
         for _ in 0..n {

@@ -1,17 +1,32 @@
-//! End-to-end benchmark: the release collector against the emulators, at the emulators' pace.
+//! End-to-end benchmark: the release collector against the emulators, straight or in
+//! production shape.
 //!
-//! It measures, in one run on one machine:
-//! 1. the emulator's own ceiling: a raw PutRecords loop (8 requests of 500 realistic records in
-//!    flight) against kinesalite, in records/s;
-//! 2. the collector: N submissions are sent to the SQS emulator first; then a release
-//!    `telemetry-collector` drains them into kinesalite. Events/s from its start to the empty
-//!    queue, and the collector process's CPU time (user + sys, from /proc) per event.
+//! Two kinds of run:
+//!
+//! - **drain** (the default): N submissions are sent to the SQS emulator first; then release
+//!   `telemetry-collector`s drain them. It reports events/s from the start to the empty queue,
+//!   the collectors' CPU time (user + sys, from /proc) per event, and beside them the emulator's
+//!   own ceiling: a raw PutRecords loop (8 requests of 500 realistic records in flight) against
+//!   kinesalite.
+//! - **offered** (`--offered R`): fleet-shaped submissions are offered at R a second for
+//!   `--duration` seconds while the collectors run (one hot device with `--hot-share`, a reshard
+//!   with `--reshard-to`), then drained. It reports the records the stream accepted per second
+//!   (over the run after `--warmup`, and per shard), the lag a consumer feels from outside (a
+//!   submission's arrival in the queue to its last event's arrival in the stream) beside the
+//!   collectors' own `submission_lag_seconds`, and checks the stream with `verify`.
+//!
+//! `--production` puts production-shaped proxies in front of both emulators (HTTPS, AWS's round
+//! trips, Kinesis' shard limits at `--shard-limit` records/s per shard, SigV4 checks; see
+//! `docs/production-shape.md`) and reports what they throttled and refused. The collectors
+//! inherit this process's environment, so `AWS_CLIENT=sdk` or `SHARD_LIMITER=off` before the
+//! command compare the paths.
 //!
 //! With `--sdk-call-cost` it only measures the client CPU of one small SDK call, the floor
 //! under the per-event figure (a message costs a share of a ReceiveMessage and a
 //! DeleteMessageBatch whatever its size).
 //!
-//! Run: `scripts/bench-e2e.sh` (builds the release binaries, then runs this with its defaults).
+//! Run: `scripts/bench-e2e.sh [ARGS]` (builds the release binaries, then runs this). The
+//! figures and the commands behind them are in `docs/benchmarks.md`.
 
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,13 +39,20 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clap::Parser;
 use futures::StreamExt;
+use telemetry_aws::stream::ShardRecords;
 use telemetry_aws::Clients;
 use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::profile::Profile;
+use telemetry_localenv::collectors::CollectorProcess;
+use telemetry_localenv::endpoints::Endpoints;
+use telemetry_localenv::offered_load::{self, Offer};
 use telemetry_localenv::resources::{create_queue_and_stream, create_stream};
-use telemetry_localenv::{cpu, emulators};
+use telemetry_localenv::shard_limit::ShardLimits;
+use telemetry_localenv::{cpu, emulators, scrape};
 use telemetry_model::{PartitionKeySource, Submission};
 use telemetry_process::config::{parse_or_exit, Settings};
+use telemetry_stream_tools::verify;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(about = "End-to-end benchmark of telemetry-collector against local emulators")]
@@ -60,6 +82,44 @@ struct Args {
     /// The collector binary.
     #[arg(long, default_value = "target/release/telemetry-collector")]
     collector: std::path::PathBuf,
+    /// Collectors draining the one queue into the one stream.
+    #[arg(long, default_value_t = 1)]
+    collectors: usize,
+    /// Production-shaped proxies in front of both emulators: HTTPS, round trips, shard limits,
+    /// signature checks.
+    #[arg(long)]
+    production: bool,
+    /// With --production: each shard's write limit in records per second (bytes: this many
+    /// KiB); the collectors are told the same. Default: Kinesis' own (1,000 and 1 MiB).
+    #[arg(long, requires = "production", conflicts_with = "no_shard_limits")]
+    shard_limit: Option<u32>,
+    /// With --production: no shard limits, to measure the collector alone over TLS with round
+    /// trips.
+    #[arg(long, requires = "production")]
+    no_shard_limits: bool,
+    /// Offer this many submissions a second while the collectors run, instead of draining a
+    /// full queue.
+    #[arg(long)]
+    offered: Option<f64>,
+    /// Seconds of offered load.
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
+    /// Seconds of offered load before the figures count (the collectors ramp up).
+    #[arg(long, default_value_t = 10.0)]
+    warmup: f64,
+    /// The share of offered submissions from one hot device.
+    #[arg(long, default_value_t = 0.0)]
+    hot_share: f64,
+    /// Devices offering load.
+    #[arg(long, default_value_t = 1_000)]
+    devices: usize,
+    /// Reshard the stream to this many shards (each open shard split in two) during the
+    /// offered load.
+    #[arg(long, requires = "offered")]
+    reshard_to: Option<i32>,
+    /// Seconds into the offered load at which to reshard.
+    #[arg(long, default_value_t = 30.0)]
+    reshard_at: f64,
 }
 
 impl Settings for Args {}
@@ -153,6 +213,123 @@ where
     Ok(())
 }
 
+/// The shard limits of a production-shaped run: Kinesis' own, `--shard-limit`'s, or none.
+fn shard_limits(args: &Args) -> Option<ShardLimits> {
+    if !args.production || args.no_shard_limits {
+        return None;
+    }
+    Some(match args.shard_limit {
+        Some(n) => ShardLimits::per_shard(n, n.saturating_mul(1024)),
+        None => ShardLimits::kinesis(),
+    })
+}
+
+/// The collectors' environment: where SQS and Kinesis are, quick summaries, and the shard
+/// limits the proxy enforces.
+fn collector_env(args: &Args, endpoints: &Endpoints) -> Vec<(&'static str, String)> {
+    let mut env = endpoints.env();
+    env.push(("SUMMARY_INTERVAL_SEC", "5".to_owned()));
+    if let (Some(n), true) = (args.shard_limit, args.production) {
+        env.push(("SHARD_MAX_RECORDS_PER_SEC", n.to_string()));
+        env.push(("SHARD_MAX_BYTES_PER_SEC", (u64::from(n) * 1024).to_string()));
+    }
+    env
+}
+
+/// Starts `n` collectors, their logs in the temporary directory.
+fn start_collectors(args: &Args, env: &[(&str, String)]) -> Result<Vec<CollectorProcess>> {
+    (0..args.collectors.max(1))
+        .map(|i| {
+            let log = std::env::temp_dir().join(format!("e2e-bench-collector-{i}.log"));
+            CollectorProcess::start(&args.collector, env, &log).context("start a collector")
+        })
+        .collect()
+}
+
+/// The collectors' CPU time so far, together.
+fn cpu_of(collectors: &[CollectorProcess]) -> Duration {
+    collectors.iter().filter_map(CollectorProcess::cpu).sum()
+}
+
+/// Means of gauges sampled while the collectors work: Little's law's terms.
+#[derive(Debug, Default)]
+struct Gauges {
+    samples: f64,
+    submissions_in_flight: f64,
+    requests_in_flight: f64,
+    requests_limit: f64,
+}
+
+impl Gauges {
+    async fn sample(&mut self, collectors: &[CollectorProcess]) {
+        for c in collectors {
+            if let Some(m) = c.metrics().await {
+                let v = |name: &str| scrape::value(&m, &format!("telemetry_collector_{name}"));
+                self.samples += 1.0;
+                self.submissions_in_flight += v("submissions_in_flight").unwrap_or(0.0);
+                self.requests_in_flight += v("put_records_requests_in_flight").unwrap_or(0.0);
+                self.requests_limit += v("put_records_requests_limit").unwrap_or(0.0);
+            }
+        }
+    }
+
+    fn print(&self, collectors: usize) {
+        if self.samples == 0.0 {
+            return;
+        }
+        let per = |x: f64| x / self.samples;
+        println!(
+            "held per collector     {:.0} submissions (mean; MAX_SUBMISSIONS_IN_FLIGHT bounds it)",
+            per(self.submissions_in_flight)
+        );
+        println!(
+            "PutRecords in flight   {:.1} per collector (mean), adaptive limit {:.1} (mean) of {collectors} collector(s)",
+            per(self.requests_in_flight),
+            per(self.requests_limit)
+        );
+    }
+}
+
+/// The collectors' own `submission_lag_seconds` p50 and p99, over every collector.
+async fn collectors_lag(collectors: &[CollectorProcess]) -> (Option<f64>, Option<f64>) {
+    let mut all: Vec<(f64, f64)> = Vec::new();
+    for c in collectors {
+        if let Some(m) = c.metrics().await {
+            let b = scrape::buckets(&m, "telemetry_collector_submission_lag_seconds");
+            if all.is_empty() {
+                all = b;
+            } else {
+                for (sum, (_, n)) in all.iter_mut().zip(b) {
+                    sum.1 += n;
+                }
+            }
+        }
+    }
+    (scrape::quantile(&all, 0.5), scrape::quantile(&all, 0.99))
+}
+
+/// Also in a collector's `/metrics`: PutRecords duration p50, for Little's law.
+async fn put_records_p50(collectors: &[CollectorProcess]) -> Option<f64> {
+    let m = collectors.first()?.metrics().await?;
+    let b = scrape::buckets(&m, "telemetry_collector_put_records_duration_seconds");
+    scrape::quantile(&b, 0.5)
+}
+
+/// What the production-shaped proxies refused, printed.
+fn print_refused(endpoints: &Endpoints, accepted: usize) {
+    if let Some((throttled, bad_signatures)) = endpoints.refused() {
+        println!(
+            "throttled records      {throttled} ({:.2} per 100 accepted)",
+            throttled as f64 * 100.0 / accepted.max(1) as f64
+        );
+        println!("bad signatures         {bad_signatures}");
+    }
+}
+
+fn seconds(s: Option<f64>) -> String {
+    s.map_or("-".to_owned(), |s| format!("{:.0} ms", s * 1000.0))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_or_exit::<Args>("e2e-bench");
@@ -168,38 +345,62 @@ async fn main() -> Result<()> {
         other => bail!("--sqs must be moto or localstack, not {other}"),
     };
     let kinesis_emulator = emulators::kinesalite()?;
+    // This process's own calls (filling the queue, reading the stream) go straight to the
+    // emulators; the collectors' go through the proxies in production shape.
     let clients = Clients::for_endpoints(&sqs_emulator.url(), &kinesis_emulator.url()).await;
 
     if args.sdk_call_cost {
-        clients
-            .sqs
-            .create_queue()
+        return sdk_call_cost(&clients).await;
+    }
+    let endpoints = if args.production {
+        let ca_file = std::env::temp_dir().join(format!("e2e-bench-ca-{}.pem", std::process::id()));
+        Endpoints::production(
+            &sqs_emulator,
+            &kinesis_emulator,
+            &ca_file,
+            shard_limits(&args),
+        )
+        .await?
+    } else {
+        Endpoints::direct(&sqs_emulator, &kinesis_emulator)
+    };
+    match args.offered {
+        Some(per_sec) => offered(&args, &clients, &endpoints, per_sec).await,
+        None => drain(&args, &clients, &endpoints).await,
+    }
+}
+
+async fn sdk_call_cost(clients: &Clients) -> Result<()> {
+    clients
+        .sqs
+        .create_queue()
+        .queue_name("probe")
+        .send()
+        .await?;
+    let sqs = &clients.sqs;
+    per_call("GetQueueUrl", || async move {
+        sqs.get_queue_url()
             .queue_name("probe")
             .send()
-            .await?;
-        let sqs = &clients.sqs;
-        per_call("GetQueueUrl", || async move {
-            sqs.get_queue_url()
-                .queue_name("probe")
-                .send()
-                .await
-                .map(drop)
-        })
-        .await?;
-        let kinesis = &clients.kinesis;
-        per_call("ListStreams", || async move {
-            kinesis.list_streams().send().await.map(drop)
-        })
-        .await?;
-        return Ok(());
-    }
+            .await
+            .map(drop)
+    })
+    .await?;
+    let kinesis = &clients.kinesis;
+    per_call("ListStreams", || async move {
+        kinesis.list_streams().send().await.map(drop)
+    })
+    .await
+}
+
+/// Fills the queue, then drains it with the collectors.
+async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<()> {
     eprintln!(
         "measuring the emulator's ceiling ({} s raw PutRecords loop)...",
         args.ceiling_secs
     );
-    let ceiling = ceiling(&clients, args.shards, args.ceiling_secs).await?;
-
-    let queue_url = create_queue_and_stream(&clients, "submissions", "events", args.shards).await?;
+    let ceiling = ceiling(clients, args.shards, args.ceiling_secs).await?;
+    let queue_url = create_queue_and_stream(clients, "submissions", "events", args.shards).await?;
     // A device per submission or so: partition keys spread over the shards.
     let mut fleet = fleet(args.submissions, args.min_events..=args.max_events, 42);
     let (bodies, expected) = (0..args.submissions).fold(
@@ -245,23 +446,13 @@ async fn main() -> Result<()> {
     }
     let sent_in = started.elapsed();
 
-    // The queue is full before the collector starts, so it runs at its (and the emulators')
-    // pace from its first receive, with no sender competing for the two cores.
-    eprintln!("draining with the collector...");
-    let log = std::fs::File::create(std::env::temp_dir().join("e2e-bench-collector.log"))?;
-    let mut collector = std::process::Command::new(&args.collector)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("AWS_ENDPOINT_URL_SQS", sqs_emulator.url())
-        .env("AWS_ENDPOINT_URL_KINESIS", kinesis_emulator.url())
-        .env("SUMMARY_INTERVAL_SEC", "5")
-        .stdout(log)
-        .spawn()
-        .context("start the collector")?;
-    let pid = collector.id();
-
+    // The queue is full before the collectors start, so they run at their (and the
+    // emulators') pace from the first receive, with no sender competing for the two cores.
+    eprintln!("draining with {} collector(s)...", args.collectors.max(1));
+    let collectors = start_collectors(args, &collector_env(args, endpoints))?;
     let started = Instant::now();
+    let mut gauges = Gauges::default();
+    let mut last_sample = Instant::now();
     loop {
         if telemetry_aws::queue::depth(&clients.sqs, &queue_url).await? == (0, 0) {
             break;
@@ -269,14 +460,18 @@ async fn main() -> Result<()> {
         if started.elapsed() > Duration::from_secs(1_800) {
             bail!("the queue did not drain within 30 minutes");
         }
+        if last_sample.elapsed() >= Duration::from_secs(1) {
+            gauges.sample(&collectors).await;
+            last_sample = Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let elapsed = started.elapsed();
-    let cpu = cpu::cpu_time(pid).context("collector CPU time")?;
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()?;
-    collector.wait()?;
+    let cpu = cpu_of(&collectors);
+    let put_p50 = put_records_p50(&collectors).await;
+    for c in collectors {
+        c.stop(Duration::from_secs(30)).await;
+    }
 
     let published: usize = telemetry_aws::stream::read_all(&clients.kinesis, "events")
         .await?
@@ -293,6 +488,14 @@ async fn main() -> Result<()> {
         args.submissions as f64 / sent_in.as_secs_f64(),
         args.sqs
     );
+    println!(
+        "shape                  {}",
+        if args.production {
+            "production (HTTPS, round trips, signature checks, shard limits as set)"
+        } else {
+            "emulators as they are"
+        }
+    );
     println!("drained in             {:.1} s", elapsed.as_secs_f64());
     println!("collector throughput   {rate:.0} events/s");
     println!("emulator ceiling       {ceiling:.0} records/s (raw PutRecords loop, kinesalite)");
@@ -305,8 +508,207 @@ async fn main() -> Result<()> {
         "CPU per event          {:.2} us",
         cpu.as_secs_f64() * 1e6 / published.max(1) as f64
     );
+    println!("PutRecords p50        {}", seconds(put_p50));
+    gauges.print(args.collectors.max(1));
+    print_refused(endpoints, published);
     if published < expected {
         bail!("{} events missing", expected - published);
     }
     Ok(())
+}
+
+/// Offers load at `per_sec` submissions a second for `--duration` seconds while the collectors
+/// run, then lets them drain, and reports what the stream took, the lag, and `verify`.
+async fn offered(
+    args: &Args,
+    clients: &Clients,
+    endpoints: &Endpoints,
+    per_sec: f64,
+) -> Result<()> {
+    let queue_url = create_queue_and_stream(clients, "submissions", "events", args.shards).await?;
+    let collectors = start_collectors(args, &collector_env(args, endpoints))?;
+    let stop = CancellationToken::new();
+    let offer = Offer {
+        per_sec,
+        events_per_type: args.min_events..=args.max_events,
+        devices: args.devices,
+        hot_share: args.hot_share,
+        seed: 42,
+    };
+    eprintln!(
+        "offering {per_sec} submissions/s for {} s to {} collector(s)...",
+        args.duration,
+        collectors.len()
+    );
+    let started_ms = offered_load::now_ms();
+    let started = Instant::now();
+    let (offered, feeder) =
+        offered_load::start(offer, clients.sqs.clone(), queue_url.clone(), stop.clone());
+    let warmup_ms = started_ms + (args.warmup * 1000.0) as u64;
+    let end_ms = started_ms + (args.duration * 1000.0) as u64;
+    let mut gauges = Gauges::default();
+    let mut cpu_at_warmup = None;
+    let mut resharded_ms = None;
+    while started.elapsed().as_secs_f64() < args.duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if started.elapsed().as_secs_f64() >= args.warmup {
+            cpu_at_warmup.get_or_insert_with(|| cpu_of(&collectors));
+            gauges.sample(&collectors).await;
+        }
+        if let (Some(to), None) = (args.reshard_to, resharded_ms) {
+            if started.elapsed().as_secs_f64() >= args.reshard_at {
+                eprintln!("resharding to {to} shards...");
+                resharded_ms = Some(offered_load::now_ms());
+                reshard(&clients.kinesis, "events", to).await?;
+            }
+        }
+    }
+    let cpu_in_window = cpu_of(&collectors).saturating_sub(cpu_at_warmup.unwrap_or_default());
+    stop.cancel();
+    feeder.await?;
+    eprintln!("offered load stopped; draining...");
+    let drained = Instant::now();
+    while telemetry_aws::queue::depth(&clients.sqs, &queue_url).await? != (0, 0) {
+        if drained.elapsed() > Duration::from_secs(600) {
+            bail!("the queue did not drain within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let drain_secs = drained.elapsed().as_secs_f64();
+    let (lag_p50, lag_p99) = collectors_lag(&collectors).await;
+    for c in collectors {
+        c.stop(Duration::from_secs(30)).await;
+    }
+
+    let shards = telemetry_aws::stream::read_all(&clients.kinesis, "events").await?;
+    let offered = offered
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the feeder panicked"))?;
+    let report = verify::verify(&offered.manifest, &shards);
+    let window = (warmup_ms, end_ms);
+    let window_secs = (end_ms - warmup_ms) as f64 / 1000.0;
+    let in_window = |at: &u64| (window.0..window.1).contains(at);
+    let accepted: usize = shards
+        .iter()
+        .map(|s| s.arrived_ms.iter().filter(|at| in_window(at)).count())
+        .sum();
+    let total_records: usize = shards.iter().map(|s| s.records.len()).sum();
+    let offered_events: usize = offered.manifest.iter().map(|e| e.events.len()).sum();
+    let offered_rate = offered_events as f64 / args.duration;
+    let mut lags = offered_load::lag(&offered, &shards, window);
+    println!("offered                {per_sec} submissions/s for {} s: {} submissions, {offered_events} events ({offered_rate:.0}/s)", args.duration, offered.manifest.len());
+    let capacity = shard_limits(args).map(|l| {
+        l.records_per_sec
+            * f64::from(args.reshard_to.unwrap_or(args.shards).max(args.shards))
+    });
+    let rate = accepted as f64 / window_secs;
+    match capacity {
+        Some(c) => println!(
+            "accepted               {rate:.0} records/s after the warm-up = {:.3} of the stream's capacity ({c:.0}/s)",
+            rate / c
+        ),
+        None => println!("accepted               {rate:.0} records/s after the warm-up"),
+    }
+    println!(
+        "per shard (records/s)  {}",
+        per_shard(&shards, window, window_secs)
+    );
+    if let Some(at) = resharded_ms {
+        println!(
+            "resharded at           {:.1} s; throughput by second after it: {}",
+            (at - started_ms) as f64 / 1000.0,
+            by_second(&shards, at, end_ms)
+        );
+    }
+    println!(
+        "lag from outside       p50 {} p99 {} (queue arrival to the last event's arrival in the stream; {} submissions sent after the warm-up)",
+        seconds(offered_load::quantile(&mut lags, 0.5)),
+        seconds(offered_load::quantile(&mut lags, 0.99)),
+        lags.len()
+    );
+    println!(
+        "collectors' own lag    p50 {} p99 {} (submission_lag_seconds, the whole run)",
+        seconds(lag_p50),
+        seconds(lag_p99)
+    );
+    println!(
+        "CPU per event          {:.2} us (collectors, after the warm-up)",
+        cpu_in_window.as_secs_f64() * 1e6 / accepted.max(1) as f64
+    );
+    println!("drained after the load {drain_secs:.1} s");
+    gauges.print(args.collectors.max(1));
+    print_refused(endpoints, total_records);
+    println!(
+        "verify                 {} lost, {} out of order, {} duplicates ({})",
+        report.events_lost,
+        report.order_violations,
+        report.duplicates,
+        if report.passed() { "passed" } else { "FAILED" }
+    );
+    if !report.passed() {
+        bail!("verify failed:\n{report}");
+    }
+    Ok(())
+}
+
+/// Records per second each shard accepted in `window`, by shard.
+fn per_shard(shards: &[ShardRecords], window: (u64, u64), secs: f64) -> String {
+    shards
+        .iter()
+        .map(|s| {
+            let n = s
+                .arrived_ms
+                .iter()
+                .filter(|at| (window.0..window.1).contains(at))
+                .count();
+            format!(
+                "{} {:.0}",
+                s.shard_id.trim_start_matches("shardId-"),
+                n as f64 / secs
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Records the stream accepted in each second from `from` to `to` (epoch ms).
+fn by_second(shards: &[ShardRecords], from: u64, to: u64) -> String {
+    let seconds = ((to.saturating_sub(from)) / 1000) as usize;
+    let mut counts = vec![0usize; seconds.max(1)];
+    for at in shards.iter().flat_map(|s| &s.arrived_ms) {
+        if *at >= from && *at < to {
+            if let Some(c) = counts.get_mut(((at - from) / 1000) as usize) {
+                *c += 1;
+            }
+        }
+    }
+    counts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Splits every open shard of `stream` in two at the middle of its range until it has `to`
+/// (kinesalite reshards for real but has no UpdateShardCount), then waits until it is active.
+async fn reshard(kinesis: &aws_sdk_kinesis::Client, stream: &str, to: i32) -> Result<()> {
+    loop {
+        let shards = telemetry_aws::stream::list_shards(kinesis, stream).await?;
+        let open = telemetry_aws::shard_map::ShardMap::open(&shards);
+        if open.ranges().len() >= usize::try_from(to).unwrap_or(0) {
+            return Ok(());
+        }
+        let Some(widest) = open.ranges().iter().max_by_key(|r| r.end - r.start) else {
+            bail!("the stream has no open shard");
+        };
+        let middle = widest.start + (widest.end - widest.start) / 2 + 1;
+        kinesis
+            .split_shard()
+            .stream_name(stream)
+            .shard_to_split(&widest.shard_id)
+            .new_starting_hash_key(middle.to_string())
+            .send()
+            .await?;
+        telemetry_localenv::resources::wait_active(kinesis, stream).await?;
+    }
 }
