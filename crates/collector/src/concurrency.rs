@@ -20,8 +20,11 @@ use tokio::time::Instant;
 const DECREASE: f64 = 0.9;
 /// The weight of a new window's mean round trip in the usual one.
 const SMOOTHING: f64 = 0.4;
-/// A window's round trip this many times the usual one counts as back-pressure.
-const RISE: f64 = 1.5;
+/// A round trip this many times the usual one counts as back-pressure: twice means the service
+/// queues our requests. (Less would mistake for queueing the round trips that grow with the
+/// size of requests, or with an emulator's single thread as concurrency grows; the usual round
+/// trip follows such slow growth.)
+const RISE: f64 = 2.0;
 /// The shortest window, so a fast emulator does not make windows of a few microseconds.
 const MIN_WINDOW: Duration = Duration::from_millis(10);
 
@@ -169,7 +172,9 @@ mod tests {
         busy(&mut c, &mut now, 1, RTT, Response::Failed);
         assert_eq!(c.limit(), 33);
         busy(&mut c, &mut now, 1, RTT * 2, Response::Ok);
-        assert_eq!(c.limit(), 29, "twice the usual round trip");
+        assert_eq!(c.limit(), 34, "twice the usual round trip is no alarm yet");
+        busy(&mut c, &mut now, 1, RTT * 3, Response::Ok);
+        assert_eq!(c.limit(), 30, "three times is");
         busy(&mut c, &mut now, 100, RTT, Response::Failed);
         assert_eq!(c.limit(), 1);
     }

@@ -36,6 +36,11 @@ impl CollectorProcess {
         cpu::cpu_time(self.child.id())
     }
 
+    /// Its peak resident memory so far, in bytes.
+    pub fn peak_rss(&self) -> Option<u64> {
+        cpu::resident(self.child.id()).map(|(_, peak)| peak)
+    }
+
     /// One scrape of its `/metrics`.
     pub async fn metrics(&self) -> Option<String> {
         match scrape::get(self.addr, "/metrics").await {
@@ -46,7 +51,7 @@ impl CollectorProcess {
 
     /// Sends SIGTERM and waits for it to exit, at most `within` (then it is killed).
     pub async fn stop(mut self, within: Duration) {
-        let _ = self.child.signal("TERM");
+        let _ = self.child.signal("-TERM");
         let deadline = tokio::time::Instant::now() + within;
         while tokio::time::Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {

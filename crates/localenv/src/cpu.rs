@@ -1,10 +1,24 @@
-//! CPU time of a process, from `/proc/<pid>/stat` (Linux), for CPU-per-event figures.
+//! CPU time of a process, from `/proc/<pid>/stat` (Linux), for CPU-per-event figures; and its
+//! resident memory, from `/proc/<pid>/status`.
 
 use std::time::Duration;
 
 /// User plus system CPU time used so far by process `pid`, if it can be read.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
     stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// The resident set size of process `pid` now and its peak, in bytes (`VmRSS`, `VmHWM`).
+pub fn resident(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// User plus system CPU time used so far by the calling thread (in clock ticks, 10 ms here),

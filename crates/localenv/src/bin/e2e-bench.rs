@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use clap::Parser;
 use futures::StreamExt;
 use telemetry_aws::stream::ShardRecords;
@@ -191,6 +191,100 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Messages/s of a raw SQS loop, the queue's side of the ceiling: `messages` sent to a queue of
+/// their own, then received and deleted ten at a time by four loops (as the collector's four
+/// receivers do) until none is left.
+async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
+    let url = clients
+        .sqs
+        .create_queue()
+        .queue_name("ceiling")
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    let body = fleet(10, 4..=4, 9).next_submission().body;
+    let batches: Vec<Vec<_>> = (0..messages.div_ceil(10))
+        .map(|_| {
+            (0..10)
+                .filter_map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&body)
+                        .build()
+                        .ok()
+                })
+                .collect()
+        })
+        .collect();
+    futures::stream::iter(batches)
+        .map(|entries| {
+            clients
+                .sqs
+                .send_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let (sqs, url, done) = (clients.sqs.clone(), url.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut empty = 0;
+                while empty < 3 {
+                    let Ok(out) = sqs
+                        .receive_message()
+                        .queue_url(&url)
+                        .max_number_of_messages(10)
+                        .wait_time_seconds(0)
+                        .send()
+                        .await
+                    else {
+                        continue;
+                    };
+                    let entries: Vec<_> = out
+                        .messages
+                        .unwrap_or_default()
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(i, m)| {
+                            DeleteMessageBatchRequestEntry::builder()
+                                .id(i.to_string())
+                                .receipt_handle(m.receipt_handle?)
+                                .build()
+                                .ok()
+                        })
+                        .collect();
+                    if entries.is_empty() {
+                        empty += 1;
+                        continue;
+                    }
+                    let n = entries.len() as u64;
+                    if sqs
+                        .delete_message_batch()
+                        .queue_url(&url)
+                        .set_entries(Some(entries))
+                        .send()
+                        .await
+                        .is_ok()
+                    {
+                        done.fetch_add(n, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for l in loops {
+        l.await?;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Prints the client CPU and wall time of one call, over 2,000 sequential calls.
 async fn per_call<F, Fut, E>(name: &str, call: F) -> Result<()>
 where
@@ -308,6 +402,26 @@ async fn collectors_lag(collectors: &[CollectorProcess]) -> (Option<f64>, Option
     (scrape::quantile(&all, 0.5), scrape::quantile(&all, 0.99))
 }
 
+/// Records per PutRecords request, on average over every collector.
+async fn mean_batch(collectors: &[CollectorProcess]) -> Option<f64> {
+    let (mut sum, mut count) = (0.0, 0.0);
+    for c in collectors {
+        let m = c.metrics().await?;
+        sum += scrape::value(&m, "telemetry_collector_put_records_batch_records_sum")?;
+        count += scrape::value(&m, "telemetry_collector_put_records_batch_records_count")?;
+    }
+    (count > 0.0).then(|| sum / count)
+}
+
+/// The highest peak resident memory of the collectors, in MiB.
+fn peak_rss_mib(collectors: &[CollectorProcess]) -> Option<f64> {
+    collectors
+        .iter()
+        .filter_map(CollectorProcess::peak_rss)
+        .max()
+        .map(|b| b as f64 / (1024.0 * 1024.0))
+}
+
 /// Also in a collector's `/metrics`: PutRecords duration p50, for Little's law.
 async fn put_records_p50(collectors: &[CollectorProcess]) -> Option<f64> {
     let m = collectors.first()?.metrics().await?;
@@ -400,6 +514,8 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
         args.ceiling_secs
     );
     let ceiling = ceiling(clients, args.shards, args.ceiling_secs).await?;
+    eprintln!("measuring the SQS emulator's ceiling (a raw receive and delete loop)...");
+    let sqs_ceiling = sqs_ceiling(clients, 5_000).await?;
     let queue_url = create_queue_and_stream(clients, "submissions", "events", args.shards).await?;
     // A device per submission or so: partition keys spread over the shards.
     let mut fleet = fleet(args.submissions, args.min_events..=args.max_events, 42);
@@ -469,6 +585,8 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
     let elapsed = started.elapsed();
     let cpu = cpu_of(&collectors);
     let put_p50 = put_records_p50(&collectors).await;
+    let batch = mean_batch(&collectors).await;
+    let rss = peak_rss_mib(&collectors);
     for c in collectors {
         c.stop(Duration::from_secs(30)).await;
     }
@@ -498,8 +616,20 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
     );
     println!("drained in             {:.1} s", elapsed.as_secs_f64());
     println!("collector throughput   {rate:.0} events/s");
-    println!("emulator ceiling       {ceiling:.0} records/s (raw PutRecords loop, kinesalite)");
-    println!("throughput / ceiling   {:.2}", rate / ceiling);
+    // The end-to-end ceiling is the slower emulator's: kinesalite's records, or the SQS
+    // emulator's messages times the events they carry.
+    let per_message = expected as f64 / args.submissions.max(1) as f64;
+    let sqs_events = sqs_ceiling * per_message;
+    let both = ceiling.min(sqs_events);
+    println!("kinesis ceiling        {ceiling:.0} records/s (raw PutRecords loop, kinesalite)");
+    println!(
+        "sqs ceiling            {sqs_ceiling:.0} messages/s = {sqs_events:.0} events/s (raw receive + delete loop, {})",
+        args.sqs
+    );
+    println!(
+        "throughput / ceiling   {:.2} (of the slower emulator's, {both:.0}/s)",
+        rate / both
+    );
     println!(
         "collector CPU          {:.2} s (user + sys)",
         cpu.as_secs_f64()
@@ -508,7 +638,15 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
         "CPU per event          {:.2} us",
         cpu.as_secs_f64() * 1e6 / published.max(1) as f64
     );
-    println!("PutRecords p50        {}", seconds(put_p50));
+    println!("PutRecords p50         {}", seconds(put_p50));
+    println!(
+        "records per PutRecords {}",
+        batch.map_or("-".to_owned(), |b| format!("{b:.0} (mean)"))
+    );
+    println!(
+        "peak RSS               {} (the largest collector's)",
+        rss.map_or("-".to_owned(), |m| format!("{m:.1} MiB"))
+    );
     gauges.print(args.collectors.max(1));
     print_refused(endpoints, published);
     if published < expected {
@@ -576,6 +714,7 @@ async fn offered(
     }
     let drain_secs = drained.elapsed().as_secs_f64();
     let (lag_p50, lag_p99) = collectors_lag(&collectors).await;
+    let batch = mean_batch(&collectors).await;
     for c in collectors {
         c.stop(Duration::from_secs(30)).await;
     }
@@ -598,8 +737,7 @@ async fn offered(
     let mut lags = offered_load::lag(&offered, &shards, window);
     println!("offered                {per_sec} submissions/s for {} s: {} submissions, {offered_events} events ({offered_rate:.0}/s)", args.duration, offered.manifest.len());
     let capacity = shard_limits(args).map(|l| {
-        l.records_per_sec
-            * f64::from(args.reshard_to.unwrap_or(args.shards).max(args.shards))
+        l.records_per_sec * f64::from(args.reshard_to.unwrap_or(args.shards).max(args.shards))
     });
     let rate = accepted as f64 / window_secs;
     match capacity {
@@ -636,6 +774,10 @@ async fn offered(
         cpu_in_window.as_secs_f64() * 1e6 / accepted.max(1) as f64
     );
     println!("drained after the load {drain_secs:.1} s");
+    println!(
+        "records per PutRecords {}",
+        batch.map_or("-".to_owned(), |b| format!("{b:.0} (mean)"))
+    );
     gauges.print(args.collectors.max(1));
     print_refused(endpoints, total_records);
     println!(

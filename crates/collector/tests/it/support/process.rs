@@ -107,15 +107,7 @@ impl Process {
 
     /// The resident set size now and its peak, in bytes (`VmRSS`, `VmHWM` from `/proc`).
     pub fn rss(&self) -> Option<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .map(|kb| kb * 1024)
-        };
-        Some((field("VmRSS:")?, field("VmHWM:")?))
+        telemetry_localenv::cpu::resident(self.pid())
     }
 }
 
