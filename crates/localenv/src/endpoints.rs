@@ -3,9 +3,9 @@
 //! times, Kinesis' per-shard limits, SigV4 checks; see `docs/production-shape.md`), and the
 //! environment a process needs for either. Used by `run-local` and `e2e-bench`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::emulators::Emulator;
 use crate::faults::Service;
 use crate::profile::Profile;
 use crate::proxy::Proxy;
@@ -36,28 +36,28 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// Straight at the emulators.
-    pub fn direct(sqs: &Emulator, kinesis: &Emulator) -> Endpoints {
+    /// Straight at the emulators listening at `sqs` and `kinesis`.
+    pub fn direct(sqs: SocketAddr, kinesis: SocketAddr) -> Endpoints {
         Endpoints {
-            sqs: sqs.url(),
-            kinesis: kinesis.url(),
+            sqs: format!("http://{sqs}"),
+            kinesis: format!("http://{kinesis}"),
             production: None,
         }
     }
 
-    /// Through production-shaped proxies; the CA's certificate is written to `ca_file`. Kinesis'
+    /// Through production-shaped proxies to the emulators at `sqs` and `kinesis`; the CA's certificate is written to `ca_file`. Kinesis'
     /// shard limits are `shard_limits` (`None`: none, to measure the collector alone).
     pub async fn production(
-        sqs: &Emulator,
-        kinesis: &Emulator,
+        sqs: SocketAddr,
+        kinesis: SocketAddr,
         ca_file: &Path,
         shard_limits: Option<ShardLimits>,
     ) -> anyhow::Result<Endpoints> {
         let ca = Ca::generate(ca_file)?;
-        let sqs_proxy = Proxy::production(sqs.addr, Service::Sqs, &ca).await?;
+        let sqs_proxy = Proxy::production(sqs, Service::Sqs, &ca).await?;
         let mut profile = Profile::production(Service::Kinesis);
         profile.shard_limits = shard_limits;
-        let kinesis_proxy = Proxy::builder(kinesis.addr)
+        let kinesis_proxy = Proxy::builder(kinesis)
             .tls(&ca)
             .profile(profile)
             .start()

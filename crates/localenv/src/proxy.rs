@@ -113,6 +113,16 @@ struct State {
 pub(crate) type HttpClient =
     Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
+/// Headers that belong to one connection and are never passed on by a proxy.
+const HOP_BY_HOP: [hyper::header::HeaderName; 6] = [
+    hyper::header::CONNECTION,
+    hyper::header::HeaderName::from_static("keep-alive"),
+    hyper::header::PROXY_AUTHENTICATE,
+    hyper::header::TE,
+    hyper::header::TRAILER,
+    hyper::header::TRANSFER_ENCODING,
+];
+
 /// The calls that change a stream's shards: the shard limits follow them.
 const RESHARDING: [&str; 3] = ["UpdateShardCount", "SplitShard", "MergeShards"];
 
@@ -570,7 +580,13 @@ async fn forward(
     let (parts, body) = response.into_parts();
     let body = body.collect().await.map_err(|_| Closed::Reset)?.to_bytes();
     let mut out = Response::from_parts(parts, Full::new(body));
-    out.headers_mut().remove(hyper::header::TRANSFER_ENCODING);
+    // Hop-by-hop headers describe the emulator's connection to the proxy, not the client's to
+    // the proxy (RFC 9110, 7.6.1): LocalStack answers every request with `Connection: close`,
+    // which, passed on, would make every client open a connection per call (and in production
+    // shape a TLS handshake per call), where AWS keeps connections alive.
+    for name in HOP_BY_HOP {
+        out.headers_mut().remove(name);
+    }
     out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
     Ok(out)
 }

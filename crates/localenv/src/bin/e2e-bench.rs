@@ -46,6 +46,7 @@ use telemetry_fleet::profile::Profile;
 use telemetry_localenv::collectors::CollectorProcess;
 use telemetry_localenv::endpoints::Endpoints;
 use telemetry_localenv::offered_load::{self, Offer};
+use telemetry_localenv::proxy::Proxy;
 use telemetry_localenv::resources::{create_queue_and_stream, create_stream};
 use telemetry_localenv::shard_limit::ShardLimits;
 use telemetry_localenv::{cpu, emulators, scrape};
@@ -459,9 +460,16 @@ async fn main() -> Result<()> {
         other => bail!("--sqs must be moto or localstack, not {other}"),
     };
     let kinesis_emulator = emulators::kinesalite()?;
-    // This process's own calls (filling the queue, reading the stream) go straight to the
-    // emulators; the collectors' go through the proxies in production shape.
-    let clients = Clients::for_endpoints(&sqs_emulator.url(), &kinesis_emulator.url()).await;
+    // LocalStack answers every call with `Connection: close`; AWS keeps connections alive.
+    // Measured straight, every SQS call would pay a new connection (a cost of the emulator,
+    // not of the collector), so SQS is reached through the project's proxy, which keeps its
+    // clients' connections alive and adds nothing else. The raw loops measuring the ceilings
+    // go the same way.
+    let sqs_keep_alive = Proxy::start(sqs_emulator.addr).await?;
+    let sqs_addr = sqs_keep_alive.addr;
+    // This process's own calls (filling the queue, reading the stream) go to the emulators
+    // as they are; the collectors' go through the proxies in production shape.
+    let clients = Clients::for_endpoints(&sqs_keep_alive.url(), &kinesis_emulator.url()).await;
 
     if args.sdk_call_cost {
         return sdk_call_cost(&clients).await;
@@ -469,14 +477,14 @@ async fn main() -> Result<()> {
     let endpoints = if args.production {
         let ca_file = std::env::temp_dir().join(format!("e2e-bench-ca-{}.pem", std::process::id()));
         Endpoints::production(
-            &sqs_emulator,
-            &kinesis_emulator,
+            sqs_addr,
+            kinesis_emulator.addr,
             &ca_file,
             shard_limits(&args),
         )
         .await?
     } else {
-        Endpoints::direct(&sqs_emulator, &kinesis_emulator)
+        Endpoints::direct(sqs_addr, kinesis_emulator.addr)
     };
     match args.offered {
         Some(per_sec) => offered(&args, &clients, &endpoints, per_sec).await,

@@ -174,9 +174,15 @@ async fn main() -> Result<()> {
 
     let endpoints = if args.production {
         let limits = ShardLimits::kinesis().scaled(args.shard_limit_scale);
-        Endpoints::production(&sqs, &kinesis, &args.work_dir.join("ca.pem"), Some(limits)).await?
+        Endpoints::production(
+            sqs.addr,
+            kinesis.addr,
+            &args.work_dir.join("ca.pem"),
+            Some(limits),
+        )
+        .await?
     } else {
-        Endpoints::direct(&sqs, &kinesis)
+        Endpoints::direct(sqs.addr, kinesis.addr)
     };
     if let Some(p) = &endpoints.production {
         eprintln!(
