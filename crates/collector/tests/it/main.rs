@@ -1,6 +1,6 @@
 //! Integration tests: the collector against real emulators over HTTP (moto for SQS,
 //! kinesalite for Kinesis), with fresh queue and stream names per test. Run through the
-//! README's test command, which installs the emulators first.
+//! README's test command, `scripts/test.sh`, which installs the emulators first.
 
 // Test code panics on failed expectations by design.
 #![allow(
