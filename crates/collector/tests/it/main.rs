@@ -18,6 +18,7 @@ mod crash_scenarios;
 mod dead_letter;
 mod deploy;
 mod fault_scenarios;
+mod guarantee_map;
 mod happy_path;
 mod memory;
 mod metrics_and_probes;
