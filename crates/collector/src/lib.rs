@@ -2,10 +2,11 @@
 //! publishes every event as its own Kinesis record, in order and without loss.
 //!
 //! One way to build and run it: [`Collector::build`] then [`Collector::run_until_stopped`]
-//! ([`app`]); `main.rs` parses the [`Config`], builds, runs.
+//! (`app.rs`); `main.rs` parses the [`Config`], builds, runs.
 //!
 //! Where each guarantee of the contract is enforced (the README's "Guarantees" table names the
-//! test that fails when each clause is broken; `docs/guarantees.md` says how each works):
+//! test that fails when each clause is broken; `docs/guarantees.md` says how each works;
+//! `tests/it/guarantee_map.rs` fails when a file or test named here or there no longer exists):
 //!
 //! - **no loss**: `deleter.rs` deletes a message only when `publisher.rs` reports every event
 //!   of its submission acknowledged with a sequence number (`put_records.rs` reads each
