@@ -2,7 +2,8 @@
 # The fault scenarios at their long scale (30 s outages, 60 s for the memory bound, longer
 # feeds, 10 SIGKILLs), against LocalStack's SQS (which keeps its pace with a deep queue, where
 # moto slows down) and kinesalite, with a release collector. Prints the table of figures that
-# the README quotes. Extra arguments go to the test binary, e.g. a filter: `b_kinesis`.
+# docs/guarantees.md quotes ("The fault scenarios"). Extra arguments go to the test binary, e.g.
+# a filter: `b_kinesis`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-emulators.sh --localstack

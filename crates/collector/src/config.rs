@@ -152,8 +152,8 @@ pub struct Config {
     #[arg(long, env = "WORKER_THREADS", default_value_t = 1, value_parser = integer_in(1u64..=64))]
     pub worker_threads: u64,
 
-    /// Address of the HTTP listener (health now, metrics later). Loopback by default; use
-    /// 0.0.0.0:9898 in a container.
+    /// Address of the HTTP listener: `/metrics`, `/healthz` and `/readyz`. Loopback by default;
+    /// use 0.0.0.0:9898 in a container. A bad or busy address stops the start.
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:9898")]
     pub http_addr: SocketAddr,
 

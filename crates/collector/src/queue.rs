@@ -1,8 +1,9 @@
 //! The SQS queue as the collector uses it: receive, delete in batches, change visibility in
 //! batches. A small trait ([`Queue`]) so that the decisions of the receiver, the deleter and the
 //! visibility extender are unit-tested against an in-memory queue (`queue::memory`, tests
-//! only); the collector runs on [`SqsQueue`], the official SDK's client. What a batch reply
-//! means for each entry is decided once, here ([`BatchReply::outcomes`]).
+//! only); the collector runs on [`LeanQueue`] (the lean client, `AWS_CLIENT=lean`, the
+//! default) or [`SqsQueue`] (the official SDK's client, `AWS_CLIENT=sdk`). What a batch reply
+//! means for each entry is decided once, here, for both ([`BatchReply::outcomes`]).
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-/// The class of fault that makes a submission broken. See the README's validation table.
+/// The class of fault that makes a submission broken. Each rule and its reason:
+/// `docs/contract.md`, "What makes a submission valid".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DropReason {
     /// The message body is not standard, padded base64.

@@ -12,7 +12,8 @@
 //! 3. the loose shape is checked field by field, in document order of the contract:
 //!    `submission_id`, `device_id`, `time_created`, then the first fault of the events, if any.
 //!
-//! Policy for what the contract leaves open (see the README for the reasons):
+//! Policy for what the contract leaves open (the reasons: `docs/contract.md`, "What makes a
+//! submission valid"):
 //! extra fields, at the top or in an event, are ignored and not passed on; UUIDs must be the
 //! hyphenated 8-4-4-4-12 form, either case, and are written out lower-case; a raw JSON body
 //! (not base64) is [`DropReason::BadBase64`]; a key repeated in one object is

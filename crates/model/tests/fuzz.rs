@@ -41,9 +41,10 @@
 //!
 //! Run: `cargo test -p telemetry-model --test fuzz -- --nocapture` (a short run, in the suite),
 //! or `FUZZ_INPUTS=1000000 cargo test --release -p telemetry-model --test fuzz -- --nocapture`
-//! (the long run, figures in the README). `FUZZ_SEED` picks another seed (the default is fixed,
-//! so a run is reproducible and the suite is deterministic); `FUZZ_START` starts at an input
-//! index, so that a failure is replayed with `FUZZ_SEED=<seed> FUZZ_START=<index> FUZZ_INPUTS=1`.
+//! (the long run, figures in `docs/guarantees.md`, "Hostile input"). `FUZZ_SEED` picks another
+//! seed (the default is fixed, so a run is reproducible and the suite is deterministic);
+//! `FUZZ_START` starts at an input index, so that a failure is replayed with
+//! `FUZZ_SEED=<seed> FUZZ_START=<index> FUZZ_INPUTS=1`.
 
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};

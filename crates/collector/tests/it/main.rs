@@ -1,6 +1,6 @@
 //! Integration tests: the collector against real emulators over HTTP (moto for SQS,
 //! kinesalite for Kinesis), with fresh queue and stream names per test. Run through the
-//! README's test command, which installs the emulators first.
+//! README's test command, `scripts/test.sh`, which installs the emulators first.
 
 // Test code panics on failed expectations by design.
 #![allow(
@@ -18,6 +18,7 @@ mod crash_scenarios;
 mod dead_letter;
 mod deploy;
 mod fault_scenarios;
+mod guarantee_map;
 mod happy_path;
 mod memory;
 mod metrics_and_probes;

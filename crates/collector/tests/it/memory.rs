@@ -15,7 +15,7 @@ use crate::support::{wait_until, TestEnv};
 /// Events per submission in this test: 100 of each type, so the record limit binds first.
 const EVENTS: u64 = 200;
 /// The stated bound on the collector's resident set at the default limits, for records of
-/// fleet-shaped events (about 300 bytes each): see the README's "Guarantees" section.
+/// fleet-shaped events (about 300 bytes each): see `docs/guarantees.md`, "Bounded memory".
 const RSS_BOUND: u64 = 160 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

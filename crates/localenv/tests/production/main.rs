@@ -1,7 +1,7 @@
 //! The production-shaped proxy against the real emulators over HTTP(S): Kinesis's shard limits
 //! (record by record, shards from ListShards, reshards followed), TLS trusted through
 //! `SSL_CERT_FILE`, SigV4 checks, the round-trip time. Run through the README's test command,
-//! which installs the emulators first.
+//! `scripts/test.sh`, which installs the emulators first.
 
 // Test code panics on failed expectations by design.
 #![allow(
