@@ -348,7 +348,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The open shards of `stream`, from the emulator's `ListShards` (every page).
-async fn list_shards(client: &HttpClient, target: SocketAddr, stream: &str) -> Option<ShardMap> {
+pub(crate) async fn list_shards(
+    client: &HttpClient,
+    target: SocketAddr,
+    stream: &str,
+) -> Option<ShardMap> {
     let mut shards = Vec::new();
     let mut request = json!({"StreamName": stream});
     // A stream of 10,000 shards fits in one page; the bound only stops a looping token.
@@ -388,7 +392,7 @@ fn open_shards<'a>(shards: impl IntoIterator<Item = &'a Value>) -> Option<ShardM
 
 /// One AWS JSON call to the Kinesis emulator, signed with the test credentials; `None` unless
 /// it answers 200 with JSON.
-async fn call(
+pub(crate) async fn call(
     client: &HttpClient,
     target: SocketAddr,
     action: &str,
