@@ -398,6 +398,18 @@ pub(crate) async fn call(
     action: &str,
     body: &Value,
 ) -> Option<Value> {
+    let bytes = call_for_bytes(client, target, action, body).await?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// [`call`] for an answer that may be empty (kinesalite answers `SplitShard` and `MergeShards`
+/// with no body): its bytes, `None` unless it answers 200.
+pub(crate) async fn call_for_bytes(
+    client: &HttpClient,
+    target: SocketAddr,
+    action: &str,
+    body: &Value,
+) -> Option<Bytes> {
     let body = Bytes::from(serde_json::to_vec(body).ok()?);
     let mut request = hyper::Request::post(format!("http://{target}/"))
         .header("x-amz-target", action)
@@ -411,8 +423,7 @@ pub(crate) async fn call(
     if !response.status().is_success() {
         return None;
     }
-    let bytes = response.into_body().collect().await.ok()?.to_bytes();
-    serde_json::from_slice(&bytes).ok()
+    Some(response.into_body().collect().await.ok()?.to_bytes())
 }
 
 #[cfg(test)]

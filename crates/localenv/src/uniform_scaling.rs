@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use telemetry_aws::shard_map::ShardMap;
 
 use crate::proxy::HttpClient;
-use crate::shard_limit::{call, list_shards, stream_name, Limiter};
+use crate::shard_limit::{call, call_for_bytes, list_shards, stream_name, Limiter};
 
 /// How long one step may leave the stream UPDATING before the rest is given up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,7 +121,7 @@ async fn step(
             return false;
         };
         let middle = widest.start + (widest.end - widest.start) / 2 + 1;
-        call(
+        call_for_bytes(
             client,
             target,
             "Kinesis_20131202.SplitShard",
@@ -141,7 +141,7 @@ async fn step(
         else {
             return false;
         };
-        call(
+        call_for_bytes(
             client,
             target,
             "Kinesis_20131202.MergeShards",
