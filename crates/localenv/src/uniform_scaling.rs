@@ -197,3 +197,21 @@ pub(crate) fn unknown_operation(status: u16, body: &[u8]) -> bool {
                 .is_some_and(|t| t.ends_with("UnknownOperationException"))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unknown_operation_is_carried_out_by_the_proxy() {
+        let kinesalite = br#"{"__type":"UnknownOperationException"}"#;
+        assert!(unknown_operation(400, kinesalite));
+        let coral = br#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#;
+        assert!(unknown_operation(400, coral));
+        // moto knows it: its answers, errors included, go back as they came.
+        assert!(!unknown_operation(200, br#"{"CurrentShardCount":1}"#));
+        let limit = br#"{"__type":"LimitExceededException"}"#;
+        assert!(!unknown_operation(400, limit));
+        assert!(!unknown_operation(400, b"not json"));
+    }
+}
