@@ -303,6 +303,21 @@ mod tests {
 
     const AWS: ShardLimits = ShardLimits::AWS;
 
+    /// Two minutes from Unix second 600.
+    const TWO_MINUTES: MetricWindow = MetricWindow {
+        start: 600,
+        end: 720,
+    };
+
+    /// 6,000 records and 600,000 bytes in each of the two minutes, and `throttled`.
+    fn steady(throttled: &[(i64, f64)]) -> MinuteSums {
+        MinuteSums {
+            records: sums(&[(600, 6_000.0), (660, 6_000.0)]),
+            bytes: sums(&[(600, 600_000.0), (660, 600_000.0)]),
+            throttled: sums(throttled),
+        }
+    }
+
     fn sums(pairs: &[(i64, f64)]) -> Sums {
         pairs.iter().copied().collect()
     }
@@ -375,17 +390,9 @@ mod tests {
 
     #[test]
     fn throttled_records_are_demand_at_the_mean_record_size() {
-        let w = MetricWindow {
-            start: 600,
-            end: 720,
-        };
         // Minute one: 6,000 records taken (100/s), 3,000 refused; minute two: none refused.
-        let m = MinuteSums {
-            records: sums(&[(600, 6_000.0), (660, 6_000.0)]),
-            bytes: sums(&[(600, 600_000.0), (660, 600_000.0)]),
-            throttled: sums(&[(600, 3_000.0), (660, 0.0)]),
-        };
-        let r = rates(w, &m, AWS).expect("measured");
+        let m = steady(&[(600, 3_000.0), (660, 0.0)]);
+        let r = rates(TWO_MINUTES, &m, AWS).expect("measured");
         assert_eq!(r.throttles, Throttles::PerSec(25.0));
         assert_eq!(r.shards_used, 0.1);
         // Minute one asked for 150 records/s (0.15 shards), minute two 100 (0.1): 0.125.
@@ -408,21 +415,11 @@ mod tests {
 
     #[test]
     fn a_minute_without_a_throttles_datapoint_is_measured_but_throttles_are_unknown() {
-        let w = MetricWindow {
-            start: 600,
-            end: 720,
-        };
-        let m = MinuteSums {
-            records: sums(&[(600, 6_000.0), (660, 6_000.0)]),
-            bytes: sums(&[(600, 600_000.0), (660, 600_000.0)]),
-            throttled: sums(&[(600, 0.0)]),
-        };
-        let r = rates(w, &m, AWS).expect("measured");
+        let r = rates(TWO_MINUTES, &steady(&[(600, 0.0)]), AWS).expect("measured");
         assert_eq!(r.throttles, Throttles::Unknown);
         assert_eq!(r.shards_demanded, 0.1);
-        let mut bad = m.clone();
-        bad.throttled = sums(&[(600, -1.0), (660, 0.0)]);
-        assert!(rates(w, &bad, AWS).is_err());
+        let bad = steady(&[(600, -1.0), (660, 0.0)]);
+        assert!(rates(TWO_MINUTES, &bad, AWS).is_err());
     }
 
     #[test]

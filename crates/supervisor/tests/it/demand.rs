@@ -17,7 +17,7 @@ use telemetry_localenv::{emulators, scrape};
 use telemetry_stream_tools::verify::verify;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{wait_open_shards, wait_until, Supervisor, FAST};
+use crate::support::{wait_open_shards, wait_until, CollectorRun, Supervisor, FAST};
 
 /// A shard's scaled write limit, in the proxy, the collector and the supervisor alike.
 const SHARD_RECORDS_PER_SEC: u32 = 100;
@@ -45,34 +45,13 @@ async fn a_stream_saturated_by_the_collector_is_split_and_takes_more() {
     // The collector and the supervisor go through the proxy; the test reads straight.
     let clients = telemetry_aws::Clients::for_endpoints(&moto.url(), &proxy.url()).await;
     let admin = telemetry_aws::Clients::for_endpoints(&moto.url(), &kinesalite.url()).await;
-    let (queue, stream) = (
-        format!("demand-{}", std::process::id()),
-        format!("demand-events-{}", std::process::id()),
+    let (records_flag, bytes_flag) = (
+        format!("--shard-max-records-per-sec={SHARD_RECORDS_PER_SEC}"),
+        format!("--shard-max-bytes-per-sec={SHARD_BYTES_PER_SEC}"),
     );
-    let queue_url =
-        telemetry_localenv::resources::create_queue_and_stream(&admin, &queue, &stream, 2)
-            .await
-            .expect("queue and stream");
-
-    let config = telemetry_collector::Config::from_args([
-        "telemetry-collector",
-        &format!("--queue-name={queue}"),
-        &format!("--stream-name={stream}"),
-        "--queue-wait-time-sec=1",
-        "--queue-receipts-to-delete-interval-sec=0.1",
-        &format!("--shard-max-records-per-sec={SHARD_RECORDS_PER_SEC}"),
-        &format!("--shard-max-bytes-per-sec={SHARD_BYTES_PER_SEC}"),
-        "--summary-interval-sec=5",
-        "--http-addr=127.0.0.1:0",
-    ])
-    .expect("collector settings");
-    let collector = telemetry_collector::Collector::build(config, clients.clone())
-        .await
-        .expect("build the collector");
-    let metrics = collector.address();
-    let stop_collector = CancellationToken::new();
     let collector =
-        tokio::spawn(collector.run_until_stopped(stop_collector.clone().cancelled_owned()));
+        CollectorRun::start("demand", &admin, &clients, 2, &[&records_flag, &bytes_flag]).await;
+    let (stream, metrics) = (collector.stream.clone(), collector.metrics);
 
     let records = SHARD_RECORDS_PER_SEC.to_string();
     let bytes = SHARD_BYTES_PER_SEC.to_string();
@@ -94,24 +73,17 @@ async fn a_stream_saturated_by_the_collector_is_split_and_takes_more() {
         hot_share: 0.0,
         seed: 11,
     };
-    let (offered, offering) =
-        offered_load::start(offer, admin.sqs.clone(), queue_url, stop_offer.clone());
+    let (offered, offering) = offered_load::start(
+        offer,
+        admin.sqs.clone(),
+        collector.queue_url.clone(),
+        stop_offer.clone(),
+    );
 
     let started = Instant::now();
-    let split = supervisor
-        .wait_line("UpdateShardCount 2 -> 4", Duration::from_secs(90), |l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.ends_with("called; the stream reshards"))
-        })
-        .await;
-    assert_eq!(split["to"], 4);
     let decided = supervisor
-        .lines_starting("average count is")
-        .into_iter()
-        .find(|l| l["decision"] == "scale_up")
-        .expect("the tick that decided to split");
-    assert_eq!(decided["reason"], "above_high", "{decided}");
+        .scale_up_line(2, 4, Duration::from_secs(90))
+        .await;
     assert_eq!(decided["throttles"], "not_seen", "{decided}");
     let saturated = decided["records_per_sec"]
         .as_f64()
@@ -181,8 +153,7 @@ async fn a_stream_saturated_by_the_collector_is_split_and_takes_more() {
     assert!(report.passed(), "{report}");
     assert_eq!(report.order_violations, 0);
 
-    stop_collector.cancel();
-    collector.await.expect("collector task");
+    collector.stop().await;
     assert_eq!(
         supervisor.stop("-TERM", Duration::from_secs(10)).await,
         Some(0)
