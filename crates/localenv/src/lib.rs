@@ -7,7 +7,8 @@
 //! - [`proxy`]: a fault-injecting HTTP(S) proxy in front of an emulator, steered by a [`faults`]
 //!   plan: outages, failed requests and entries, resets, lost answers, latency; and shaped by a
 //!   [`profile`]: production's round-trip time, Kinesis's per-shard limits ([`shard_limit`],
-//!   over `telemetry_aws::shard_map` and `telemetry_aws::token_bucket`), SigV4 checks ([`signature`]), TLS ([`tls`]).
+//!   over `telemetry_aws::shard_map` and `telemetry_aws::token_bucket`), SigV4 checks ([`signature`]), TLS ([`tls`]); and `UpdateShardCount` carried out with
+//!   SplitShard and MergeShards for kinesalite, which lacks it (`uniform_scaling`).
 //!   `docs/production-shape.md` says how to use it and what it models.
 //! - [`endpoints`]: where started processes reach SQS and Kinesis, straight or through
 //!   production-shaped proxies, and the environment they need for it.
@@ -36,4 +37,5 @@ pub mod scrape;
 pub mod shard_limit;
 pub mod signature;
 pub mod tls;
+mod uniform_scaling;
 pub mod wait;

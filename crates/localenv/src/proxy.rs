@@ -45,6 +45,7 @@ use crate::faults::{self, Plan, RequestFault, Service};
 use crate::profile::Profile;
 use crate::shard_limit::{self, Limiter, ShardCount, Throttled};
 use crate::tls::Ca;
+use crate::uniform_scaling;
 use telemetry_aws::shard_map::ShardMap;
 
 /// A proxy to one target.
@@ -480,6 +481,11 @@ async fn handle(
     let split = match decision.outcome {
         Outcome::Forward => {
             let response = forward(&shared, &client, &parts, body.clone()).await?;
+            let response = if action == "UpdateShardCount" {
+                unless_unknown(&shared, &client, response, &body).await?
+            } else {
+                response
+            };
             if RESHARDING.contains(&action.as_str()) && response.status().is_success() {
                 let request = serde_json::from_slice::<Value>(&body).unwrap_or_default();
                 if let Some(stream) = shard_limit::stream_name(&request) {
@@ -523,6 +529,31 @@ async fn handle(
         Some(merged) => Ok(json_response(200, &merged)),
         None => Err(Closed::Reset),
     }
+}
+
+/// The emulator's answer to an `UpdateShardCount`, unless it does not know the operation
+/// (kinesalite): then the proxy carries the call out with SplitShard and MergeShards
+/// ([`uniform_scaling`]) and answers it.
+async fn unless_unknown(
+    shared: &Arc<Shared>,
+    client: &HttpClient,
+    response: Response<Full<Bytes>>,
+    body: &Bytes,
+) -> Result<Response<Full<Bytes>>, Closed> {
+    let (parts, answer) = response.into_parts();
+    let Ok(answer) = answer.collect().await.map(|b| b.to_bytes());
+    if !uniform_scaling::unknown_operation(parts.status.as_u16(), &answer) {
+        return Ok(Response::from_parts(parts, Full::new(answer)));
+    }
+    let request = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let (status, reply) = uniform_scaling::update_shard_count(
+        client.clone(),
+        shared.target,
+        Arc::clone(&shared.limiter),
+        &request,
+    )
+    .await;
+    Ok(json_response(status, &reply))
 }
 
 fn is_put(action: &str) -> bool {

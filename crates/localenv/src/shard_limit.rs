@@ -348,7 +348,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The open shards of `stream`, from the emulator's `ListShards` (every page).
-async fn list_shards(client: &HttpClient, target: SocketAddr, stream: &str) -> Option<ShardMap> {
+pub(crate) async fn list_shards(
+    client: &HttpClient,
+    target: SocketAddr,
+    stream: &str,
+) -> Option<ShardMap> {
     let mut shards = Vec::new();
     let mut request = json!({"StreamName": stream});
     // A stream of 10,000 shards fits in one page; the bound only stops a looping token.
@@ -388,12 +392,24 @@ fn open_shards<'a>(shards: impl IntoIterator<Item = &'a Value>) -> Option<ShardM
 
 /// One AWS JSON call to the Kinesis emulator, signed with the test credentials; `None` unless
 /// it answers 200 with JSON.
-async fn call(
+pub(crate) async fn call(
     client: &HttpClient,
     target: SocketAddr,
     action: &str,
     body: &Value,
 ) -> Option<Value> {
+    let bytes = call_for_bytes(client, target, action, body).await?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// [`call`] for an answer that may be empty (kinesalite answers `SplitShard` and `MergeShards`
+/// with no body): its bytes, `None` unless it answers 200.
+pub(crate) async fn call_for_bytes(
+    client: &HttpClient,
+    target: SocketAddr,
+    action: &str,
+    body: &Value,
+) -> Option<Bytes> {
     let body = Bytes::from(serde_json::to_vec(body).ok()?);
     let mut request = hyper::Request::post(format!("http://{target}/"))
         .header("x-amz-target", action)
@@ -407,8 +423,7 @@ async fn call(
     if !response.status().is_success() {
         return None;
     }
-    let bytes = response.into_body().collect().await.ok()?.to_bytes();
-    serde_json::from_slice(&bytes).ok()
+    Some(response.into_body().collect().await.ok()?.to_bytes())
 }
 
 #[cfg(test)]

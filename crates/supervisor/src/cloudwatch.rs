@@ -1,6 +1,7 @@
 //! The CloudWatch source: what the stream took in, from its `AWS/Kinesis` metrics
-//! `IncomingRecords` and `IncomingBytes` (statistic Sum, dimension `StreamName`), one
-//! GetMetricData call per tick instead of a GetRecords per shard per poll interval.
+//! `IncomingRecords` and `IncomingBytes`, and what it refused, `WriteProvisionedThroughputExceeded`
+//! (statistic Sum, dimension `StreamName`), one GetMetricData call per tick instead of a
+//! GetRecords per shard per poll interval.
 //!
 //! CloudWatch's basic Kinesis metrics have one-minute periods and arrive a few minutes late,
 //! so the window is whole minutes ([`MetricWindow`]): the window asked for rounded up to
@@ -8,6 +9,12 @@
 //! is "not measured", never zero load: an outage of the metrics must not look like a quiet
 //! stream and merge shards. The sums become the same [`Rates`] the stream source gives, so the
 //! decision does not know where they came from.
+//!
+//! Throttled records are demand the stream could not take: they are added to what it took in
+//! (each at the minute's mean size of an accepted record, since CloudWatch counts refused
+//! records, not their bytes). A minute with load but without a
+//! `WriteProvisionedThroughputExceeded` datapoint does not stop the measurement (a split on
+//! what was taken in still holds) but makes the throttles [`Throttles::Unknown`], so no merge.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +27,7 @@ use aws_sdk_cloudwatch::Client;
 use telemetry_aws::error_code;
 
 use crate::outage::Outage;
-use crate::traffic::{Rates, ShardLimits};
+use crate::traffic::{Rates, ShardLimits, Throttles};
 
 /// The period of CloudWatch's basic Kinesis stream metrics, in seconds.
 pub const PERIOD_SECS: u32 = 60;
@@ -82,25 +89,42 @@ impl MetricWindow {
 /// Per-minute sums of one metric, by the minute's start (Unix seconds).
 pub type Sums = BTreeMap<i64, f64>;
 
-/// The averages over `window` from per-minute sums of records and bytes, or why there are
-/// none: a minute of the window lacks a datapoint of either metric (not published yet, or
-/// metrics missing), or a value is not a count.
+/// The per-minute sums of one GetMetricData.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MinuteSums {
+    /// `IncomingRecords`: records taken in.
+    pub records: Sums,
+    /// `IncomingBytes`: their bytes.
+    pub bytes: Sums,
+    /// `WriteProvisionedThroughputExceeded`: records refused by the shards' limits.
+    pub throttled: Sums,
+}
+
+/// The averages over `window` from per-minute sums, or why there are none: a minute of the
+/// window lacks a datapoint of records or bytes (not published yet, or metrics missing), or a
+/// value is not a count.
 ///
 /// A minute's use is `shards_worth(records, bytes) / 60`, which is exactly the mean of its
 /// seconds' use when the load was even over the minute (`shards_worth` scales linearly); a
-/// burst inside a minute is averaged away, as CloudWatch's period does.
+/// burst inside a minute is averaged away, as CloudWatch's period does. Its demand is the same
+/// with the throttled records added, at the minute's mean record size.
 pub fn rates(
     window: MetricWindow,
-    records: &Sums,
-    bytes: &Sums,
+    sums: &MinuteSums,
     limits: ShardLimits,
 ) -> Result<Rates, String> {
+    let MinuteSums {
+        records,
+        bytes,
+        throttled,
+    } = sums;
     let secs = window.secs();
     if secs == 0 {
         return Err("an empty window".to_owned());
     }
     let (mut total_records, mut total_bytes, mut used) = (0.0f64, 0.0f64, 0.0f64);
-    let mut missing = 0u32;
+    let (mut total_throttled, mut demanded) = (0.0f64, 0.0f64);
+    let (mut missing, mut throttles_missing) = (0u32, false);
     for minute in window.minutes() {
         let (Some(&r), Some(&b)) = (records.get(&minute), bytes.get(&minute)) else {
             missing += 1;
@@ -114,7 +138,27 @@ pub fn rates(
         total_records += r;
         total_bytes += b;
         // Counts are whole numbers; CloudWatch sends them as doubles.
-        used += limits.shards_worth(r.round() as u64, b.round() as u64);
+        let taken = limits.shards_worth(r.round() as u64, b.round() as u64);
+        used += taken;
+        let t = match throttled.get(&minute) {
+            Some(&t) if t.is_finite() && t >= 0.0 => t,
+            Some(&t) => {
+                return Err(format!(
+                    "CloudWatch gave {t} throttled records for a minute"
+                ))
+            }
+            None => {
+                throttles_missing = true;
+                0.0
+            }
+        };
+        total_throttled += t;
+        demanded += if t > 0.0 {
+            let mean_size = if r > 0.0 { b / r } else { 0.0 };
+            limits.shards_worth((r + t).round() as u64, (b + t * mean_size).round() as u64)
+        } else {
+            taken
+        };
     }
     if missing > 0 {
         let minutes = secs / PERIOD_SECS;
@@ -130,6 +174,12 @@ pub fn rates(
         records_per_sec: total_records / n,
         bytes_per_sec: total_bytes / n,
         shards_used: used / n,
+        throttles: if throttles_missing {
+            Throttles::Unknown
+        } else {
+            Throttles::PerSec(total_throttled / n)
+        },
+        shards_demanded: demanded / n,
     })
 }
 
@@ -160,7 +210,7 @@ impl CloudWatchMeter {
         outage: &mut Outage,
     ) -> Result<Rates, String> {
         let window = MetricWindow::ending_before(unix_now(), window_secs, self.delay_secs);
-        let (records, bytes) = match self.sums(window).await {
+        let sums = match self.sums(window).await {
             Ok(sums) => {
                 outage.succeeded();
                 sums
@@ -170,11 +220,12 @@ impl CloudWatchMeter {
                 return Err(format!("GetMetricData failed: {code}"));
             }
         };
-        rates(window, &records, &bytes, limits)
+        rates(window, &sums, limits)
     }
 
-    /// One GetMetricData for both metrics: per-minute sums of records and of bytes.
-    async fn sums(&self, window: MetricWindow) -> Result<(Sums, Sums), String> {
+    /// One GetMetricData for the three metrics: per-minute sums of records, bytes and throttled
+    /// records.
+    async fn sums(&self, window: MetricWindow) -> Result<MinuteSums, String> {
         let query = |id: &str, metric: &str| {
             let metric = Metric::builder()
                 .namespace(NAMESPACE)
@@ -198,15 +249,16 @@ impl CloudWatchMeter {
                 .return_data(true)
                 .build()
         };
-        let (mut records, mut bytes) = (Sums::new(), Sums::new());
+        let mut sums = MinuteSums::default();
         let mut next_token = None;
-        // At most 60 minutes of two metrics: one page in practice, but a token is followed.
+        // At most 60 minutes of three metrics: one page in practice, but a token is followed.
         loop {
             let out = self
                 .cloudwatch
                 .get_metric_data()
                 .metric_data_queries(query("records", "IncomingRecords"))
                 .metric_data_queries(query("bytes", "IncomingBytes"))
+                .metric_data_queries(query("throttled", "WriteProvisionedThroughputExceeded"))
                 .start_time(DateTime::from_secs(window.start))
                 .end_time(DateTime::from_secs(window.end))
                 .scan_by(ScanBy::TimestampAscending)
@@ -215,22 +267,23 @@ impl CloudWatchMeter {
                 .await
                 .map_err(|e| error_code(&e))?;
             for result in out.metric_data_results() {
-                let sums = match result.id() {
-                    Some("records") => &mut records,
-                    Some("bytes") => &mut bytes,
+                let metric = match result.id() {
+                    Some("records") => &mut sums.records,
+                    Some("bytes") => &mut sums.bytes,
+                    Some("throttled") => &mut sums.throttled,
                     _ => continue,
                 };
                 for (t, v) in result.timestamps().iter().zip(result.values()) {
                     // A period's timestamp is its start; one outside the window is not ours.
                     let minute = t.secs().div_euclid(i64::from(PERIOD_SECS)) * 60;
                     if (window.start..window.end).contains(&minute) {
-                        *sums.entry(minute).or_default() += v;
+                        *metric.entry(minute).or_default() += v;
                     }
                 }
             }
             match out.next_token {
                 Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok((records, bytes)),
+                _ => return Ok(sums),
             }
         }
     }
@@ -250,8 +303,32 @@ mod tests {
 
     const AWS: ShardLimits = ShardLimits::AWS;
 
+    /// Two minutes from Unix second 600.
+    const TWO_MINUTES: MetricWindow = MetricWindow {
+        start: 600,
+        end: 720,
+    };
+
+    /// 6,000 records and 600,000 bytes in each of the two minutes, and `throttled`.
+    fn steady(throttled: &[(i64, f64)]) -> MinuteSums {
+        MinuteSums {
+            records: sums(&[(600, 6_000.0), (660, 6_000.0)]),
+            bytes: sums(&[(600, 600_000.0), (660, 600_000.0)]),
+            throttled: sums(throttled),
+        }
+    }
+
     fn sums(pairs: &[(i64, f64)]) -> Sums {
         pairs.iter().copied().collect()
+    }
+
+    /// Records and bytes, without any throttles datapoint.
+    fn two(records: &Sums, bytes: &Sums) -> MinuteSums {
+        MinuteSums {
+            records: records.clone(),
+            bytes: bytes.clone(),
+            throttled: Sums::new(),
+        }
     }
 
     #[test]
@@ -291,8 +368,10 @@ mod tests {
         // second.
         let r = rates(
             w,
-            &sums(&[(600, 9_000.0), (660, 3_000.0)]),
-            &sums(&[(600, 540_000.0), (660, 62_914_560.0)]),
+            &two(
+                &sums(&[(600, 9_000.0), (660, 3_000.0)]),
+                &sums(&[(600, 540_000.0), (660, 62_914_560.0)]),
+            ),
             AWS,
         )
         .expect("measured");
@@ -302,6 +381,45 @@ mod tests {
         // Minute one: 150 records/s = 0.15 shards, 9,000 bytes/s less: 0.15.
         // Minute two: 50 records/s = 0.05 shards, 1 MiB/s = 1 shard: 1. Mean: 0.575.
         assert_eq!(r.shards_used, 0.575);
+        assert_eq!(
+            r.shards_demanded, 0.575,
+            "no throttles: demand is what was taken"
+        );
+        assert_eq!(r.throttles, Throttles::Unknown, "no throttles datapoint");
+    }
+
+    #[test]
+    fn throttled_records_are_demand_at_the_mean_record_size() {
+        // Minute one: 6,000 records taken (100/s), 3,000 refused; minute two: none refused.
+        let m = steady(&[(600, 3_000.0), (660, 0.0)]);
+        let r = rates(TWO_MINUTES, &m, AWS).expect("measured");
+        assert_eq!(r.throttles, Throttles::PerSec(25.0));
+        assert_eq!(r.shards_used, 0.1);
+        // Minute one asked for 150 records/s (0.15 shards), minute two 100 (0.1): 0.125.
+        assert_eq!(r.shards_demanded, 0.125);
+        // Bytes decide when they are the nearer limit: 500 records/s taken in 1 MiB/s, half as
+        // many again refused: 750 records/s, 1.5 MiB/s asked for, 1.5 shards.
+        let m = MinuteSums {
+            records: sums(&[(600, 30_000.0)]),
+            bytes: sums(&[(600, 62_914_560.0)]),
+            throttled: sums(&[(600, 15_000.0)]),
+        };
+        let w = MetricWindow {
+            start: 600,
+            end: 660,
+        };
+        let r = rates(w, &m, AWS).expect("measured");
+        assert_eq!(r.shards_used, 1.0);
+        assert_eq!(r.shards_demanded, 1.5);
+    }
+
+    #[test]
+    fn a_minute_without_a_throttles_datapoint_is_measured_but_throttles_are_unknown() {
+        let r = rates(TWO_MINUTES, &steady(&[(600, 0.0)]), AWS).expect("measured");
+        assert_eq!(r.throttles, Throttles::Unknown);
+        assert_eq!(r.shards_demanded, 0.1);
+        let bad = steady(&[(600, -1.0), (660, 0.0)]);
+        assert!(rates(TWO_MINUTES, &bad, AWS).is_err());
     }
 
     #[test]
@@ -311,28 +429,31 @@ mod tests {
             end: 720,
         };
         let full = sums(&[(600, 10.0), (660, 10.0)]);
-        let err = rates(w, &sums(&[(600, 10.0)]), &full, AWS).expect_err("a minute missing");
+        let err = rates(w, &two(&sums(&[(600, 10.0)]), &full), AWS).expect_err("a minute missing");
         assert!(err.contains("1 of the 2 minute(s)"), "{err}");
-        let err = rates(w, &Sums::new(), &Sums::new(), AWS).expect_err("no datapoints");
+        let err = rates(w, &two(&Sums::new(), &Sums::new()), AWS).expect_err("no datapoints");
         assert!(err.contains("2 of the 2"), "{err}");
         assert!(
-            rates(w, &full, &sums(&[(660, 1.0)]), AWS).is_err(),
+            rates(w, &two(&full, &sums(&[(660, 1.0)])), AWS).is_err(),
             "bytes missing"
         );
         // Datapoints outside the window do not fill it.
-        assert!(rates(w, &sums(&[(540, 1.0), (720, 1.0)]), &full, AWS).is_err());
+        assert!(rates(w, &two(&sums(&[(540, 1.0), (720, 1.0)]), &full), AWS).is_err());
         // A real zero is a measurement.
         let zero = sums(&[(600, 0.0), (660, 0.0)]);
-        assert_eq!(rates(w, &zero, &zero, AWS).expect("zero").shards_used, 0.0);
+        assert_eq!(
+            rates(w, &two(&zero, &zero), AWS).expect("zero").shards_used,
+            0.0
+        );
     }
 
     #[test]
     fn values_that_are_not_counts_are_refused() {
         let w = MetricWindow { start: 0, end: 60 };
         let ok = sums(&[(0, 1.0)]);
-        assert!(rates(w, &sums(&[(0, -1.0)]), &ok, AWS).is_err());
-        assert!(rates(w, &ok, &sums(&[(0, f64::NAN)]), AWS).is_err());
-        assert!(rates(w, &ok, &sums(&[(0, f64::INFINITY)]), AWS).is_err());
-        assert!(rates(MetricWindow { start: 0, end: 0 }, &ok, &ok, AWS).is_err());
+        assert!(rates(w, &two(&sums(&[(0, -1.0)]), &ok), AWS).is_err());
+        assert!(rates(w, &two(&ok, &sums(&[(0, f64::NAN)])), AWS).is_err());
+        assert!(rates(w, &two(&ok, &sums(&[(0, f64::INFINITY)])), AWS).is_err());
+        assert!(rates(MetricWindow { start: 0, end: 0 }, &two(&ok, &ok), AWS).is_err());
     }
 }

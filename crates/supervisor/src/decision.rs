@@ -1,8 +1,9 @@
 //! Whether to change the shard count, and to what: pure logic, no AWS, no clock (the time is an
 //! argument), so every rule below has a unit test.
 //!
-//! Per-shard use is what the stream took in over the window, in shards at full use
-//! ([`crate::traffic::Rates::shards_used`]), divided by the open shards. While it stays in the
+//! Per-shard use is what was asked of the stream over the window, in shards at full use
+//! ([`crate::traffic::Rates::shards_demanded`]: what it took in, plus the records it refused
+//! when the source sees them), divided by the open shards. While it stays in the
 //! band `[low, high]` nothing changes. Outside, the wanted count is
 //! `ceil(shards_used / target)` with `target = (low + high) / 2`, bounded by
 //! `[min_shards, max_shards]` and by what one UpdateShardCount may do: at most double and at
@@ -10,7 +11,9 @@
 //! cooldown since the last call, and while fewer than `max_calls_per_day` calls were made in
 //! the last 24 hours (AWS allows 10); the last [`SPLITS_RESERVED`] of those are kept for
 //! splits, so that a day of falling load cannot spend every call on merges and leave none for
-//! the next rise. Every "no change" carries its reason, for the log.
+//! the next rise. A stream that refused writes in the window (or whose refusals the source
+//! should see but could not) is never merged: fewer shards would refuse more. Every "no
+//! change" carries its reason, for the log.
 //!
 //! The wanted count depends on the load alone, not on the current count, so under a steady
 //! load the count moves towards one value and stays there: it cannot flap.
@@ -19,7 +22,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::traffic::Rates;
+use crate::traffic::{Rates, Throttles};
 
 /// The rolling period of AWS's limit on UpdateShardCount calls.
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -158,6 +161,19 @@ pub enum Keep {
         /// The count the load needs.
         needed: u32,
     },
+    /// Fewer shards would do, but the stream refused writes in the window: never merged.
+    Throttled {
+        /// The count it would go to.
+        to: u32,
+        /// Records refused per second.
+        throttled_per_sec: f64,
+    },
+    /// Fewer shards would do, but whether the stream refused writes is not known (a
+    /// throttles datapoint missing): not merged.
+    ThrottlesUnknown {
+        /// The count it would go to.
+        to: u32,
+    },
     /// A change is due but the last call is too recent.
     Cooldown {
         /// The count it would go to.
@@ -208,7 +224,7 @@ pub fn decide(policy: &Policy, history: &History, seen: &Observation, now: Insta
         Ok(r) => r,
         Err(why) => return keep(Keep::NotMeasured(why.clone())),
     };
-    let used = rates.shards_used.max(0.0);
+    let used = rates.shards_demanded.max(0.0);
     let per_shard_use = used / f64::from(open);
 
     let (wanted, why) = if per_shard_use > policy.high {
@@ -247,6 +263,18 @@ pub fn decide(policy: &Policy, history: &History, seen: &Observation, now: Insta
             _ if wanted < open && bounded == open => Keep::AtMinShards { needed: wanted },
             _ => Keep::AtWanted { per_shard_use },
         });
+    }
+    if to < open {
+        match rates.throttles {
+            Throttles::PerSec(throttled_per_sec) if throttled_per_sec > 0.0 => {
+                return keep(Keep::Throttled {
+                    to,
+                    throttled_per_sec,
+                })
+            }
+            Throttles::Unknown => return keep(Keep::ThrottlesUnknown { to }),
+            Throttles::PerSec(_) | Throttles::NotSeen => {}
+        }
     }
     if let Some(last) = history.last() {
         let since = now.saturating_duration_since(last);
@@ -318,6 +346,8 @@ impl Decision {
                 Keep::AtWanted { .. } => "at_wanted",
                 Keep::AtMaxShards { .. } => "at_max_shards",
                 Keep::AtMinShards { .. } => "at_min_shards",
+                Keep::Throttled { .. } => "throttled",
+                Keep::ThrottlesUnknown { .. } => "throttles_unknown",
                 Keep::Cooldown { .. } => "cooldown",
                 Keep::DailyLimit { .. } => "daily_limit",
             },
@@ -369,6 +399,19 @@ impl fmt::Display for Decision {
                         "{needed} shards would do, but the count is at the minimum"
                     )
                 }
+                Keep::Throttled {
+                    to,
+                    throttled_per_sec,
+                } => write!(
+                    f,
+                    "would go to {to} shards, but the stream refused {throttled_per_sec:.1} \
+                     records/s: a throttled stream is never merged"
+                ),
+                Keep::ThrottlesUnknown { to } => write!(
+                    f,
+                    "would go to {to} shards, but whether the stream refused writes is not \
+                     known: not merged"
+                ),
                 Keep::Cooldown { to, remaining } => write!(
                     f,
                     "would go to {to} shards, cooldown: {:.0} s left",
@@ -402,11 +445,24 @@ mod tests {
         Observation {
             status: Status::Active,
             open_shards: open,
+            measured: Ok(Rates::accepted(60, shards_used * 1_000.0, 0.0, shards_used)),
+        }
+    }
+
+    /// What a source that sees throttles gives: `taken` shards' worth taken in, and
+    /// `throttled` records/s refused (at AWS's 1,000 records/s a shard).
+    fn seen_throttled(open: u32, taken: f64, throttles: Throttles) -> Observation {
+        let throttled = throttles.per_sec().unwrap_or(0.0);
+        Observation {
+            status: Status::Active,
+            open_shards: open,
             measured: Ok(Rates {
                 seconds: 60,
-                records_per_sec: shards_used * 1_000.0,
+                records_per_sec: taken * 1_000.0,
                 bytes_per_sec: 0.0,
-                shards_used,
+                shards_used: taken,
+                throttles,
+                shards_demanded: taken + throttled / 1_000.0,
             }),
         }
     }
@@ -628,6 +684,94 @@ mod tests {
     }
 
     #[test]
+    fn a_throttled_stream_is_never_merged_even_at_low_accepted_load() {
+        // 4 shards taking in 0.2 shards' worth (0.05 each, far below 0.3), but 10 records/s
+        // refused (a hot key on one shard): merging would refuse more.
+        let s = seen_throttled(4, 0.2, Throttles::PerSec(10.0));
+        let d = decide(&POLICY, &History::default(), &s, now());
+        assert_eq!(
+            d,
+            Decision::Keep(Keep::Throttled {
+                to: 2,
+                throttled_per_sec: 10.0
+            })
+        );
+        assert_eq!(d.reason(), "throttled");
+        assert_eq!(
+            d.to_string(),
+            "would go to 2 shards, but the stream refused 10.0 records/s: a throttled stream \
+             is never merged"
+        );
+        // Idle but throttled (every write refused): still no merge.
+        let s = seen_throttled(2, 0.0, Throttles::PerSec(0.5));
+        let d = decide(&POLICY, &History::default(), &s, now());
+        assert_eq!(d.reason(), "throttled", "{d}");
+        // Not even to come within SUPERVISOR_MAX_SHARDS.
+        let few = Policy {
+            max_shards: 2,
+            ..POLICY
+        };
+        let s = seen_throttled(4, 1.5, Throttles::PerSec(1.0));
+        assert_eq!(
+            decide(&few, &History::default(), &s, now()).reason(),
+            "throttled"
+        );
+        // The same load with no refusal seen merges.
+        let s = seen_throttled(4, 0.2, Throttles::PerSec(0.0));
+        assert!(change(4, 2)(&decide(
+            &POLICY,
+            &History::default(),
+            &s,
+            now()
+        )));
+    }
+
+    #[test]
+    fn throttles_not_known_stop_a_merge_but_not_a_split() {
+        let s = seen_throttled(4, 0.2, Throttles::Unknown);
+        let d = decide(&POLICY, &History::default(), &s, now());
+        assert_eq!(d, Decision::Keep(Keep::ThrottlesUnknown { to: 2 }));
+        assert_eq!(d.reason(), "throttles_unknown");
+        let s = seen_throttled(1, 1.0, Throttles::Unknown);
+        assert!(change(1, 2)(&decide(
+            &POLICY,
+            &History::default(),
+            &s,
+            now()
+        )));
+    }
+
+    #[test]
+    fn throttles_push_demand_over_the_threshold_and_split() {
+        // 2 shards taking in 0.7 each: in the band on what was taken in...
+        let taken = seen_throttled(2, 1.4, Throttles::PerSec(0.0));
+        let d = decide(&POLICY, &History::default(), &taken, now());
+        assert!(matches!(d, Decision::Keep(Keep::InBand { .. })), "{d}");
+        // ...but 600 records/s refused besides: 2.0 shards asked for, 1.0 a shard, above 0.75;
+        // ceil(2.0 / 0.525) = 4.
+        let s = seen_throttled(2, 1.4, Throttles::PerSec(600.0));
+        let d = decide(&POLICY, &History::default(), &s, now());
+        assert!(change(2, 4)(&d), "{d}");
+        assert_eq!(d.reason(), "above_high");
+        assert_eq!(
+            d.to_string(),
+            "per-shard use 1.000 is above 0.75: 2 -> 4 shards"
+        );
+    }
+
+    #[test]
+    fn a_saturated_stream_seen_from_the_stream_is_split() {
+        // The stream source sees no throttles; collectors that keep the shard limits wait at
+        // them, so a saturated stream takes in a full shard's worth per shard.
+        let d = decide_now(2, 2.0);
+        assert!(change(2, 4)(&d), "{d}");
+        assert_eq!(d.reason(), "above_high");
+        // At exactly the split threshold it is in the band; above it, split.
+        assert_eq!(decide_now(2, 1.5).reason(), "in_band");
+        assert!(change(2, 3)(&decide_now(2, 1.51)));
+    }
+
+    #[test]
     fn the_history_forgets_calls_older_than_a_day() {
         let t0 = now();
         let mut h = History::default();
@@ -713,6 +857,17 @@ mod tests {
                 matches!(decide_with(&p, open, used), Decision::Keep(_)),
                 "settles within 40 calls"
             );
+        }
+
+        /// Whatever the load and the settings, a stream that refused writes is never merged.
+        #[test]
+        fn a_throttled_stream_is_never_merged(p in policy(), open in 1..2_000u32, taken in 0.0..5_000.0f64, throttled in 0.001..10_000.0f64) {
+            for throttles in [Throttles::PerSec(throttled), Throttles::Unknown] {
+                let d = decide(&p, &History::default(), &seen_throttled(open, taken, throttles), now());
+                if let Decision::Change { to, .. } = d {
+                    prop_assert!(to > open, "{} -> {}", open, to);
+                }
+            }
         }
 
         /// No call during the cooldown, past the daily limit or while not ACTIVE.

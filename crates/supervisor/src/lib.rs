@@ -12,13 +12,13 @@
 //!    and partition key bytes, as Kinesis counts them against a shard's limits. A shard closed
 //!    by a resharding is read to its end (no `NextShardIterator`), then its children from their
 //!    start (named by GetRecords or found with ListShards).
-//! 2. **Decide** ([`decision`], pure): per-shard use is
+//! 2. **Decide** ([`decision`], pure): per-shard use is the demand (below),
 //!    `max(records/s / 1000, bytes/s / 1 MiB)`, second by second, averaged over the window and
 //!    divided by the open shards. Outside the band `[low, high]` the count goes to
 //!    `ceil(use / ((low + high) / 2))`, within `[min_shards, max_shards]`, at most double and at
 //!    least half the open count per call, at most `max_calls_per_day` calls (AWS: 10) in any 24
-//!    hours, after a cooldown, and only while the stream is ACTIVE. Every "no change" has a
-//!    reason in the log.
+//!    hours, after a cooldown, and only while the stream is ACTIVE; a stream that refused
+//!    writes in the window is never merged. Every "no change" has a reason in the log.
 //! 3. **Act** ([`supervisor`]): every tick one JSON line, "average count is N records/s,
 //!    average size M bytes/s", with the decision; UpdateShardCount with UNIFORM_SCALING, or in
 //!    a dry run only the line saying what it would do. Failing calls are logged once per
@@ -36,33 +36,36 @@
 //!   per-second figures and needs no permission beyond Kinesis; but every GetRecords takes a
 //!   share of each shard's read limits (5 reads and 2 MiB per second, shared with every
 //!   consumer that does not use enhanced fan-out).
-//! - `cloudwatch` ([`cloudwatch`]): the stream's `IncomingRecords` and `IncomingBytes` (Sum,
-//!   per minute, published by Kinesis at no charge), one GetMetricData per tick (billed per
-//!   metric asked for: two a tick) and no read of the shards. The
-//!   window is rounded up to whole minutes and ends at the start of the minute
+//! - `cloudwatch` ([`cloudwatch`]): the stream's `IncomingRecords`, `IncomingBytes` and
+//!   `WriteProvisionedThroughputExceeded` (Sum, per minute, published by Kinesis at no charge),
+//!   one GetMetricData per tick (billed per metric asked for: three a tick) and no read of the
+//!   shards. The window is rounded up to whole minutes and ends at the start of the minute
 //!   `SUPERVISOR_CLOUDWATCH_DELAY_SEC` (120) ago, since CloudWatch publishes a minute a few
-//!   minutes late; a minute without a datapoint is "not measured", never zero load. Needs
-//!   `cloudwatch:GetMetricData`.
+//!   minutes late; a minute without a records or bytes datapoint is "not measured", never
+//!   zero load. Needs `cloudwatch:GetMetricData`.
+//!
+//! # Demand: what was asked, not only what got through
+//!
+//! A write over a shard's limit is refused (`ProvisionedThroughputExceededException`) and never
+//! reaches the stream, so counting what the stream took in misses the demand that needs more
+//! shards most. The decision scales on demand, [`traffic::Rates::shards_demanded`]: what was
+//! taken in plus the throttled records the source sees ([`traffic::Throttles`]).
+//!
+//! - `cloudwatch` also reads `WriteProvisionedThroughputExceeded` (Sum per minute: throttled
+//!   records/s), each throttled record counted at the minute's mean record size. A minute
+//!   without its datapoint makes the throttles "unknown": the load is still measured (a split
+//!   holds), but the stream is not merged.
+//! - `stream` cannot see throttles. Collectors that keep the shard limits (`SHARD_LIMITER=on`,
+//!   the default) wait at them instead of being throttled, so a saturated stream takes in its
+//!   capacity: per-shard use near 1, above the split threshold `high`, which is a split. Other
+//!   writers' throttles are invisible to this source.
+//! - **A throttled stream is never merged** (reason `throttled`, or `throttles_unknown`), even
+//!   when what got through is low (a hot key throttled on one shard while the others idle):
+//!   fewer shards would refuse more.
 //!
 //! # Order across a resharding
 //!
-//! Changing the shard count does not break the order of a partition key's records for a
-//! reader that reads a parent shard to its end before its children (the Kinesis Client
-//! Library does, and so do `telemetry_aws::stream::read_all` and `shards_parents_first`):
-//!
-//! - UpdateShardCount splits and merges shards; at any moment a partition key maps to exactly
-//!   one open shard. When a shard is split or merged it is closed: it takes no more writes and
-//!   keeps every record written to it, and every later record of its keys goes to a child.
-//! - So all of a key's records from before the resharding are in the parent, all later ones in
-//!   a child, each shard in write order; parents first gives write order.
-//! - The collector keeps one record per submission unacknowledged at a time, so a record sent
-//!   after another was acknowledged, hence written, before it, and never lands in an older shard.
-//! - The supervisor itself writes nothing; it only reads and calls UpdateShardCount.
-//!
-//! A reader that reads children while their parent still holds unread records (several
-//! shards at once, without checking parents) can see a key's new records before its old ones.
-//! The test `order::a_reader_reading_parents_first_sees_each_key_in_order_across_reshards`
-//! checks the guarantee against a stream this supervisor resharded.
+//! See the section of that name in `crates/supervisor/README.md`.
 
 pub mod cloudwatch;
 pub mod config;

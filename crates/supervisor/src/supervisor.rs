@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::decision::{decide, Decision, History, Observation, Status};
 use crate::outage::{retry_delay, Outage};
 use crate::source::Source;
+use crate::traffic::Throttles;
 
 /// Supervises `config.stream_name` until `shutdown` resolves; `cloudwatch` is only called with
 /// `SUPERVISOR_SOURCE=cloudwatch`.
@@ -186,11 +187,18 @@ impl Supervisor {
                 let per_shard_use = if seen.open_shards == 0 {
                     0.0
                 } else {
-                    rates.shards_used / f64::from(seen.open_shards)
+                    rates.shards_demanded / f64::from(seen.open_shards)
+                };
+                let throttles = match rates.throttles {
+                    Throttles::NotSeen => "not_seen",
+                    Throttles::PerSec(_) => "seen",
+                    Throttles::Unknown => "unknown",
                 };
                 tracing::info!(
                     records_per_sec = rates.records_per_sec,
                     bytes_per_sec = rates.bytes_per_sec,
+                    throttles,
+                    throttled_per_sec = rates.throttles.per_sec(),
                     window_sec = rates.seconds,
                     open_shards = seen.open_shards,
                     per_shard_use,

@@ -48,8 +48,55 @@ pub struct Rates {
     /// Bytes per second.
     pub bytes_per_sec: f64,
     /// The mean over the seconds of each second's shards' worth of writes
-    /// ([`ShardLimits::shards_worth`]): what the stream needs, in shards at full use.
+    /// ([`ShardLimits::shards_worth`]): what the stream took in, in shards at full use.
     pub shards_used: f64,
+    /// Writes the stream refused, as far as the source sees them.
+    pub throttles: Throttles,
+    /// What was asked of the stream, in shards at full use: `shards_used` plus the shards'
+    /// worth of the throttled records. The decision scales on this.
+    pub shards_demanded: f64,
+}
+
+impl Rates {
+    /// Rates of what the stream took in, with throttles the source does not see (the stream
+    /// source): demand is what was taken in.
+    pub fn accepted(seconds: u32, records_per_sec: f64, bytes_per_sec: f64, used: f64) -> Rates {
+        Rates {
+            seconds,
+            records_per_sec,
+            bytes_per_sec,
+            shards_used: used,
+            throttles: Throttles::NotSeen,
+            shards_demanded: used,
+        }
+    }
+}
+
+/// Records the stream refused with `ProvisionedThroughputExceededException` over the window:
+/// demand it could not take, which a count of what it took in does not show.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Throttles {
+    /// The source cannot see them: a refused write never reaches the stream, so reading it
+    /// shows none (the stream source). A stream taking in at or above the split threshold of
+    /// its capacity is how a saturated stream looks to it (collectors that keep the shard
+    /// limits wait instead of being throttled), and that is already a split.
+    NotSeen,
+    /// Records refused per second, averaged over the window (CloudWatch's
+    /// `WriteProvisionedThroughputExceeded`).
+    PerSec(f64),
+    /// The source should see them, but a minute of the window has no datapoint: whether the
+    /// stream was throttled is not known, so it is not merged.
+    Unknown,
+}
+
+impl Throttles {
+    /// Records refused per second, when seen.
+    pub fn per_sec(&self) -> Option<f64> {
+        match self {
+            Throttles::PerSec(r) => Some(*r),
+            Throttles::NotSeen | Throttles::Unknown => None,
+        }
+    }
 }
 
 /// Why there is no average yet.
@@ -120,12 +167,12 @@ impl Traffic {
             used += limits.shards_worth(s.records, s.bytes);
         }
         let n = f64::from(len);
-        Ok(Rates {
-            seconds: len,
-            records_per_sec: records as f64 / n,
-            bytes_per_sec: bytes as f64 / n,
-            shards_used: used / n,
-        })
+        Ok(Rates::accepted(
+            len,
+            records as f64 / n,
+            bytes as f64 / n,
+            used / n,
+        ))
     }
 
     /// Drops the seconds before `second`: memory stays bounded by the window and the reading lag.

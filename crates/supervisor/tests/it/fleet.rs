@@ -12,7 +12,7 @@ use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::profile::Profile;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{wait_open_shards, Supervisor, FAST};
+use crate::support::{called, wait_open_shards, CollectorRun, Supervisor, FAST};
 
 /// Fleet submissions per second: fleet-shaped (6 to 10 events each), about 200 events/s,
 /// two shards' worth at the test's 100 records/s a shard.
@@ -24,33 +24,18 @@ async fn the_stream_follows_the_fleet_through_the_collector() {
         telemetry_localenv::emulators::moto().expect("moto: run scripts/install-emulators.sh");
     let url = moto.url();
     let clients = telemetry_aws::Clients::for_endpoints(&url, &url).await;
-    let (queue, stream) = (
-        format!("submissions-{}", std::process::id()),
-        format!("fleet-events-{}", std::process::id()),
-    );
-    let queue_url =
-        telemetry_localenv::resources::create_queue_and_stream(&clients, &queue, &stream, 1)
-            .await
-            .expect("queue and stream");
-
-    let config = telemetry_collector::Config::from_args([
-        "telemetry-collector",
-        &format!("--queue-name={queue}"),
-        &format!("--stream-name={stream}"),
-        "--queue-receivers=1",
-        "--queue-wait-time-sec=1",
-        "--queue-receipts-to-delete-interval-sec=0.1",
-        "--data-stream-max-requests-in-flight=1",
-        "--summary-interval-sec=5",
-        "--http-addr=127.0.0.1:0",
-    ])
-    .expect("collector settings");
-    let stop_collector = CancellationToken::new();
-    let collector = telemetry_collector::Collector::build(config, clients.clone())
-        .await
-        .expect("build the collector");
-    let collector =
-        tokio::spawn(collector.run_until_stopped(stop_collector.clone().cancelled_owned()));
+    let collector = CollectorRun::start(
+        "submissions",
+        &clients,
+        &clients,
+        1,
+        &[
+            "--queue-receivers=1",
+            "--data-stream-max-requests-in-flight=1",
+        ],
+    )
+    .await;
+    let (queue_url, stream) = (collector.queue_url.clone(), collector.stream.clone());
     let mut supervisor = Supervisor::spawn(&url, &stream, FAST);
 
     let stop_fleet = CancellationToken::new();
@@ -116,17 +101,9 @@ async fn the_stream_follows_the_fleet_through_the_collector() {
         stopped.elapsed().as_secs_f64()
     );
 
-    stop_collector.cancel();
-    collector.await.expect("collector task");
+    collector.stop().await;
     assert_eq!(
         supervisor.stop("-TERM", Duration::from_secs(10)).await,
         Some(0)
     );
-}
-
-/// The log line of a call that succeeded (a failed one starts alike and ends "failed; ...").
-fn called(line: &serde_json::Value) -> bool {
-    line["message"]
-        .as_str()
-        .is_some_and(|m| m.ends_with("called; the stream reshards"))
 }

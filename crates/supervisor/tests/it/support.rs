@@ -2,6 +2,7 @@
 //! a child process with its JSON log, a single writer at a rate the test sets, and waiting for
 //! a condition with a deadline.
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use telemetry_localenv::child::Child;
 use telemetry_localenv::emulators::{self, Emulator};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// The binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_shard-supervisor");
@@ -171,18 +173,24 @@ impl Supervisor {
     /// The tick line that decided a split of one shard into two, once the call was logged:
     /// checked to say `above_high` on one open shard with a target of two.
     pub async fn split_line(&self) -> Value {
+        self.scale_up_line(1, 2, Duration::from_secs(5)).await
+    }
+
+    /// The tick line that decided to go from `from` to `to` shards, once the call succeeded
+    /// (within `within`): checked to say `above_high` with those counts.
+    pub async fn scale_up_line(&self, from: u32, to: u32, within: Duration) -> Value {
         let line = self
-            .wait_line("UpdateShardCount 1 -> 2", Duration::from_secs(5), |_| true)
+            .wait_line(&format!("UpdateShardCount {from} -> {to}"), within, called)
             .await;
-        assert_eq!(line["to"], 2);
+        assert_eq!(line["to"], to);
         let decided = self
             .lines_starting("average count is")
             .into_iter()
             .find(|l| l["decision"] == "scale_up")
             .expect("the tick line of the change");
-        assert_eq!(decided["reason"], "above_high");
-        assert_eq!(decided["open_shards"], 1);
-        assert_eq!(decided["target_shards"], 2);
+        assert_eq!(decided["reason"], "above_high", "{decided}");
+        assert_eq!(decided["open_shards"], from, "{decided}");
+        assert_eq!(decided["target_shards"], to, "{decided}");
         decided
     }
 
@@ -199,6 +207,81 @@ impl Supervisor {
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+/// The log line of a call that succeeded (a failed one starts alike and ends "failed; ...").
+pub fn called(line: &Value) -> bool {
+    line["message"]
+        .as_str()
+        .is_some_and(|m| m.ends_with("called; the stream reshards"))
+}
+
+/// A fresh queue and stream, and the collector (the library its binary runs) between them.
+pub struct CollectorRun {
+    /// The queue it reads.
+    pub queue_url: String,
+    /// The stream it writes.
+    pub stream: String,
+    /// Its metrics and probes.
+    pub metrics: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<telemetry_collector::Snapshot>,
+}
+
+impl CollectorRun {
+    /// Creates a queue and a stream of `shards` shards named after `name` with `admin`, and
+    /// starts a collector on them that calls AWS with `clients`, with `settings` (flags) added
+    /// to the test's own.
+    pub async fn start(
+        name: &str,
+        admin: &telemetry_aws::Clients,
+        clients: &telemetry_aws::Clients,
+        shards: i32,
+        settings: &[&str],
+    ) -> CollectorRun {
+        let (queue, stream) = (
+            format!("{name}-{}", std::process::id()),
+            format!("{name}-events-{}", std::process::id()),
+        );
+        let queue_url =
+            telemetry_localenv::resources::create_queue_and_stream(admin, &queue, &stream, shards)
+                .await
+                .expect("queue and stream");
+        let (queue_flag, stream_flag) = (
+            format!("--queue-name={queue}"),
+            format!("--stream-name={stream}"),
+        );
+        let mut args = vec![
+            "telemetry-collector",
+            &queue_flag,
+            &stream_flag,
+            "--queue-wait-time-sec=1",
+            "--queue-receipts-to-delete-interval-sec=0.1",
+            "--summary-interval-sec=5",
+            "--http-addr=127.0.0.1:0",
+        ];
+        args.extend_from_slice(settings);
+        let config = telemetry_collector::Config::from_args(args).expect("collector settings");
+        let collector = telemetry_collector::Collector::build(config, clients.clone())
+            .await
+            .expect("build the collector");
+        let metrics = collector.address();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(collector.run_until_stopped(stop.clone().cancelled_owned()));
+        CollectorRun {
+            queue_url,
+            stream,
+            metrics,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops the collector and waits for it to finish.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("collector task");
     }
 }
 
