@@ -139,3 +139,15 @@ pub async fn read_all(kinesis: &Client, stream: &str) -> Result<Vec<ShardRecords
     }
     Ok(result)
 }
+
+/// The shards of [`read_all`] (parents first) as one sequence: the order a reader that reads
+/// each parent to its end before its children sees. A partition key lives in one shard of each
+/// generation, so its records keep their order; a submission whose records straddle a
+/// resharding (parent, then child) is checked in that order by `verify`.
+pub fn as_one_sequence(shards: &[ShardRecords]) -> ShardRecords {
+    ShardRecords {
+        shard_id: "the stream, parents first".to_owned(),
+        records: shards.iter().flat_map(|s| s.records.clone()).collect(),
+        arrived_ms: shards.iter().flat_map(|s| s.arrived_ms.clone()).collect(),
+    }
+}

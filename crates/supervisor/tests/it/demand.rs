@@ -131,7 +131,10 @@ async fn a_stream_saturated_by_the_collector_is_split_and_takes_more() {
             let shards = telemetry_aws::stream::read_all(&admin.kinesis, &stream)
                 .await
                 .ok()?;
-            let report = verify(&manifest, &[as_one_sequence(&shards)]);
+            let report = verify(
+                &manifest,
+                &[telemetry_aws::stream::as_one_sequence(&shards)],
+            );
             (report.events_lost == 0).then_some(report)
         },
     )
@@ -188,16 +191,4 @@ fn best_window_rate(
         start += 1_000;
     }
     best as f64 * 1_000.0 / window_ms as f64
-}
-
-/// The shards (read parents first) as one sequence: the order a reader that reads parents to
-/// their end before children sees.
-fn as_one_sequence(
-    shards: &[telemetry_aws::stream::ShardRecords],
-) -> telemetry_aws::stream::ShardRecords {
-    telemetry_aws::stream::ShardRecords {
-        shard_id: "the stream, parents first".to_owned(),
-        records: shards.iter().flat_map(|s| s.records.clone()).collect(),
-        arrived_ms: shards.iter().flat_map(|s| s.arrived_ms.clone()).collect(),
-    }
 }
