@@ -1,5 +1,16 @@
 //! Writing JSON string values into a request buffer, escaped exactly as the SDK's serializer
-//! (`aws-smithy-json`) escapes them, so that a lean request is byte for byte the SDK's.
+//! (`aws-smithy-json`) escapes them, so that a lean request is byte for byte the SDK's; and
+//! reading string values of an answer without copying them.
+
+use std::borrow::Cow;
+
+/// A string value of an answer, borrowed from the answer's bytes unless it had escapes.
+///
+/// serde borrows a `Cow<str>` field marked `#[serde(borrow)]`, but not one inside an `Option`
+/// (serde-rs/serde#1497): `Option<Cow<str>>` copies every value. An `Option<Text>` borrows.
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
 
 /// Appends `s` as a JSON string literal, quotes included.
 ///
@@ -56,6 +67,27 @@ pub(crate) fn integer(buf: &mut Vec<u8>, n: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow, default)]
+        plain: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        escaped: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        absent: Option<Text<'a>>,
+    }
+
+    #[test]
+    fn an_optional_text_is_borrowed_unless_it_had_escapes() {
+        let body = br#"{"plain":"49654-shardId-000000000001","escaped":"a\"b"}"#;
+        let answer: Answer<'_> = serde_json::from_slice(body).unwrap();
+        let plain = answer.plain.unwrap().0;
+        assert!(matches!(plain, Cow::Borrowed("49654-shardId-000000000001")));
+        let escaped = answer.escaped.unwrap().0;
+        assert!(matches!(&escaped, Cow::Owned(s) if s == "a\"b"));
+        assert!(answer.absent.is_none());
+    }
 
     fn written(s: &str) -> String {
         let mut buf = Vec::new();

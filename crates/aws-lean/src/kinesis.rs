@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::failure::{bounded, CallError, FailureKind};
-use crate::json;
+use crate::json::{self, Text};
 use crate::service::Service;
 
 /// The content type of Kinesis' JSON protocol.
@@ -151,11 +151,11 @@ struct PutRecordsAnswer<'a> {
 #[derive(Deserialize)]
 struct PutRecordsResult<'a> {
     #[serde(borrow, default, rename = "SequenceNumber")]
-    sequence_number: Option<Cow<'a, str>>,
+    sequence_number: Option<Text<'a>>,
     #[serde(borrow, default, rename = "ErrorCode")]
-    error_code: Option<Cow<'a, str>>,
+    error_code: Option<Text<'a>>,
     #[serde(borrow, default, rename = "ShardId")]
-    shard_id: Option<Cow<'a, str>>,
+    shard_id: Option<Text<'a>>,
 }
 
 /// One outcome per record from a PutRecords answer for `count` records. An answer whose
@@ -171,9 +171,9 @@ pub fn read_put_records(answer: &[u8], count: usize) -> Result<Vec<RecordOutcome
         .into_iter()
         .map(|r| {
             outcome(
-                r.sequence_number.as_deref(),
-                r.error_code.as_deref(),
-                r.shard_id,
+                r.sequence_number.as_ref().map(|t| &*t.0),
+                r.error_code.as_ref().map(|t| &*t.0),
+                r.shard_id.map(|t| t.0),
             )
         })
         .collect())

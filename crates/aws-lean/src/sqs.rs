@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::failure::{bounded, CallError};
-use crate::json;
+use crate::json::{self, Text};
 use crate::service::Service;
 
 /// The content type of SQS' JSON protocol.
@@ -236,7 +236,7 @@ struct ReceivedMessage<'a> {
 #[derive(Deserialize)]
 struct Attributes<'a> {
     #[serde(borrow, default, rename = "SentTimestamp")]
-    sent_timestamp: Option<Cow<'a, str>>,
+    sent_timestamp: Option<Text<'a>>,
 }
 
 /// The messages of a ReceiveMessage answer.
@@ -254,7 +254,7 @@ pub fn read_receive(answer: &[u8]) -> Result<Vec<Message>, CallError> {
             sent_timestamp_ms: m
                 .attributes
                 .and_then(|a| a.sent_timestamp)
-                .and_then(|t| t.parse().ok()),
+                .and_then(|t| t.0.parse().ok()),
         })
         .collect())
 }

@@ -694,11 +694,14 @@ async fn offered(
     let end_ms = started_ms + (args.duration * 1000.0) as u64;
     let mut gauges = Gauges::default();
     let mut cpu_at_warmup = None;
+    let throttled_now = || endpoints.refused().map(|(throttled, _)| throttled);
+    let mut throttled_at_warmup = None;
     let mut resharded_ms = None;
     while started.elapsed().as_secs_f64() < args.duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if started.elapsed().as_secs_f64() >= args.warmup {
             cpu_at_warmup.get_or_insert_with(|| cpu_of(&collectors));
+            throttled_at_warmup.get_or_insert_with(throttled_now);
             gauges.sample(&collectors).await;
         }
         if let (Some(to), None) = (args.reshard_to, resharded_ms) {
@@ -710,6 +713,9 @@ async fn offered(
         }
     }
     let cpu_in_window = cpu_of(&collectors).saturating_sub(cpu_at_warmup.unwrap_or_default());
+    let throttled_in_window = throttled_now()
+        .zip(throttled_at_warmup.flatten())
+        .map(|(end, start)| end.saturating_sub(start));
     stop.cancel();
     feeder.await?;
     eprintln!("offered load stopped; draining...");
@@ -723,6 +729,7 @@ async fn offered(
     let drain_secs = drained.elapsed().as_secs_f64();
     let (lag_p50, lag_p99) = collectors_lag(&collectors).await;
     let batch = mean_batch(&collectors).await;
+    let round_trip = put_records_p50(&collectors).await;
     for c in collectors {
         c.stop(Duration::from_secs(30)).await;
     }
@@ -791,11 +798,21 @@ async fn offered(
     );
     println!("drained after the load {drain_secs:.1} s");
     println!(
+        "PutRecords p50         {} (the round trip a submission pays per event)",
+        seconds(round_trip)
+    );
+    println!(
         "records per PutRecords {}",
         batch.map_or("-".to_owned(), |b| format!("{b:.0} (mean)"))
     );
     gauges.print(args.collectors.max(1));
     print_refused(endpoints, total_records);
+    if let Some(throttled) = throttled_in_window {
+        println!(
+            "throttled after warm-up {throttled} ({:.2} per 100 accepted in the same window)",
+            throttled as f64 * 100.0 / accepted.max(1) as f64
+        );
+    }
     println!(
         "verify                 {} lost, {} out of order, {} duplicates ({})",
         report.events_lost,

@@ -2,9 +2,9 @@
 //! kinesalite (Kinesis) on free loopback ports, creates the queue `submissions` and a 2-shard
 //! stream `events`, starts the collector and the sensor fleet, and shows live figures until
 //! Ctrl-C (or SIGTERM); then stops the fleet, lets the collector drain, and stops every process it started.
-//! The figures come from the collector's summary lines and its `/metrics` (the lag: SQS's
-//! `SentTimestamp` to `time_processed`, averaged over each interval), which stays open for
-//! `curl` while it runs.
+//! The figures come from the collector's summary lines and its `/metrics` (the lag: p50 and p99
+//! over each interval of `submission_lag_seconds`, SQS's `SentTimestamp` to the submission's
+//! last record acknowledged by Kinesis), which stays open for `curl` while it runs.
 //!
 //! With `--production`, a production-shaped proxy stands between every process it starts and
 //! each emulator (see `docs/production-shape.md`): HTTPS with a CA generated for the run (its
@@ -237,7 +237,7 @@ async fn main() -> Result<()> {
 
     let started = Instant::now();
     let mut last = (Instant::now(), 0u64);
-    let mut last_lag = (0.0, 0.0);
+    let mut last_lag: Vec<(f64, f64)> = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.every.max(0.2)));
     // One listener for the whole run: a listener made anew at each tick would miss a Ctrl-C
     // that came while the figures were being read (moto answers slowly with a deep queue).
@@ -263,15 +263,18 @@ async fn main() -> Result<()> {
             .map(|(_, body)| body)
             .unwrap_or_default();
         let series = |name: &str| scrape::value(&metrics, name).unwrap_or(0.0);
-        let lag_total = (
-            series("telemetry_collector_event_lag_seconds_sum"),
-            series("telemetry_collector_event_lag_seconds_count"),
-        );
-        let lag = match lag_total.1 - last_lag.1 {
-            n if n > 0.0 => format!("{:.2}s", (lag_total.0 - last_lag.0) / n),
+        // The lag users feel, over this interval: from SQS's SentTimestamp to the last record
+        // of the submission acknowledged by Kinesis.
+        let lag_now = scrape::buckets(&metrics, "telemetry_collector_submission_lag_seconds");
+        let interval = scrape::since(&lag_now, &last_lag);
+        let lag = match (
+            scrape::quantile(&interval, 0.5),
+            scrape::quantile(&interval, 0.99),
+        ) {
+            (Some(p50), Some(p99)) => format!("p50 {p50:.2}s p99 {p99:.2}s"),
             _ => "-".to_owned(),
         };
-        last_lag = lag_total;
+        last_lag = lag_now;
         let ready = if series("telemetry_collector_ready") == 1.0 {
             "ready"
         } else {
