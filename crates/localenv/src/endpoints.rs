@@ -33,6 +33,8 @@ pub struct Endpoints {
     pub kinesis: String,
     /// The proxies, in production shape.
     pub production: Option<Production>,
+    /// The shard limits the Kinesis proxy enforces, if any.
+    pub shard_limits: Option<ShardLimits>,
 }
 
 impl Endpoints {
@@ -42,6 +44,7 @@ impl Endpoints {
             sqs: format!("http://{sqs}"),
             kinesis: format!("http://{kinesis}"),
             production: None,
+            shard_limits: None,
         }
     }
 
@@ -70,6 +73,7 @@ impl Endpoints {
                 kinesis: kinesis_proxy,
                 ca_file: ca.cert_file().to_owned(),
             }),
+            shard_limits,
         })
     }
 
@@ -86,6 +90,20 @@ impl Endpoints {
         if let Some(p) = &self.production {
             // Replaces the system's roots for these processes: they trust the proxies only.
             env.push(("SSL_CERT_FILE", p.ca_file.display().to_string()));
+        }
+        env
+    }
+
+    /// A collector's environment: [`Endpoints::env`], and the shard limits the proxy enforces as
+    /// the collector's own (`SHARD_MAX_RECORDS_PER_SEC`, `SHARD_MAX_BYTES_PER_SEC`), so that its
+    /// limiter keeps to them as it keeps to Kinesis' in production.
+    pub fn collector_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.env();
+        if let Some(limits) = &self.shard_limits {
+            // Whole numbers of at least one: the collector's settings take integers.
+            let whole = |v: f64| (v.round() as u64).max(1).to_string();
+            env.push(("SHARD_MAX_RECORDS_PER_SEC", whole(limits.records_per_sec)));
+            env.push(("SHARD_MAX_BYTES_PER_SEC", whole(limits.bytes_per_sec)));
         }
         env
     }

@@ -319,15 +319,11 @@ fn shard_limits(args: &Args) -> Option<ShardLimits> {
     })
 }
 
-/// The collectors' environment: where SQS and Kinesis are, quick summaries, and the shard
-/// limits the proxy enforces.
-fn collector_env(args: &Args, endpoints: &Endpoints) -> Vec<(&'static str, String)> {
-    let mut env = endpoints.env();
+/// The collectors' environment: where SQS and Kinesis are, the shard limits the proxy
+/// enforces, and quick summaries.
+fn collector_env(endpoints: &Endpoints) -> Vec<(&'static str, String)> {
+    let mut env = endpoints.collector_env();
     env.push(("SUMMARY_INTERVAL_SEC", "5".to_owned()));
-    if let (Some(n), true) = (args.shard_limit, args.production) {
-        env.push(("SHARD_MAX_RECORDS_PER_SEC", n.to_string()));
-        env.push(("SHARD_MAX_BYTES_PER_SEC", (u64::from(n) * 1024).to_string()));
-    }
     env
 }
 
@@ -573,7 +569,7 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
     // The queue is full before the collectors start, so they run at their (and the
     // emulators') pace from the first receive, with no sender competing for the two cores.
     eprintln!("draining with {} collector(s)...", args.collectors.max(1));
-    let collectors = start_collectors(args, &collector_env(args, endpoints))?;
+    let collectors = start_collectors(args, &collector_env(endpoints))?;
     let started = Instant::now();
     let mut gauges = Gauges::default();
     let mut last_sample = Instant::now();
@@ -646,6 +642,10 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
         "CPU per event          {:.2} us",
         cpu.as_secs_f64() * 1e6 / published.max(1) as f64
     );
+    println!(
+        "CPU per message        {:.2} us",
+        cpu.as_secs_f64() * 1e6 / args.submissions.max(1) as f64
+    );
     println!("PutRecords p50         {}", seconds(put_p50));
     println!(
         "records per PutRecords {}",
@@ -672,7 +672,7 @@ async fn offered(
     per_sec: f64,
 ) -> Result<()> {
     let queue_url = create_queue_and_stream(clients, "submissions", "events", args.shards).await?;
-    let collectors = start_collectors(args, &collector_env(args, endpoints))?;
+    let collectors = start_collectors(args, &collector_env(endpoints))?;
     let stop = CancellationToken::new();
     let offer = Offer {
         per_sec,
@@ -774,6 +774,18 @@ async fn offered(
         "per shard (records/s)  {}",
         per_shard(&shards, window, window_secs)
     );
+    if args.reshard_to.is_none() {
+        // Everything offered reaches the stream in the end: a shard's records over the time
+        // they were offered in is its offered rate (a hot device's shard gets more).
+        let offered_by_shard: Vec<String> = shards
+            .iter()
+            .map(|s| {
+                let id = s.shard_id.trim_start_matches("shardId-");
+                format!("{id} {:.0}", s.records.len() as f64 / args.duration)
+            })
+            .collect();
+        println!("offered per shard      {}", offered_by_shard.join(", "));
+    }
     if let Some(at) = resharded_ms {
         println!(
             "resharded at           {:.1} s; throughput by second after it: {}",

@@ -193,7 +193,7 @@ async fn main() -> Result<()> {
             endpoints.kinesis
         );
     }
-    let env = endpoints.env();
+    let env = endpoints.collector_env();
     // Children get process groups of their own: Ctrl-C reaches only this runner, which stops
     // them in order (fleet, then collector once the queue is drained, then emulators).
     // A free loopback port for the collector's metrics and probes.
