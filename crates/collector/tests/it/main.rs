@@ -24,5 +24,6 @@ mod memory;
 mod metrics_and_probes;
 mod order;
 mod outage;
+mod production_shape;
 mod redelivery;
 mod shutdown;
