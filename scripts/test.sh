@@ -12,8 +12,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # (not fetched: the machines reach no network but the package registries). cargo-audit is
 # installed, pinned, into cargo's bin directory if missing; any vulnerability fails the run.
 CARGO_AUDIT_VERSION=0.22.2
-# The database is found at $CARGO_AUDIT_DB, else beside the repository; where neither exists
-# (a clone elsewhere) the audit says it is skipped, loudly, rather than failing the tests.
+# The database is found at $CARGO_AUDIT_DB (which must exist when set), else beside the
+# repository; where that does not exist (a clone elsewhere) the audit says it is skipped,
+# loudly, rather than failing the tests.
+if [[ -n "${CARGO_AUDIT_DB:-}" && ! -d "$CARGO_AUDIT_DB" ]]; then
+  echo "CARGO_AUDIT_DB=$CARGO_AUDIT_DB is not a directory" >&2
+  exit 1
+fi
 ADVISORY_DB="${CARGO_AUDIT_DB:-../shared/advisory-db}"
 if [[ -d "$ADVISORY_DB" ]]; then
   if [[ "$(cargo audit --version 2>/dev/null)" != *" $CARGO_AUDIT_VERSION" ]]; then

@@ -100,10 +100,12 @@ impl Endpoints {
     pub fn collector_env(&self) -> Vec<(&'static str, String)> {
         let mut env = self.env();
         if let Some(limits) = &self.shard_limits {
-            // Whole numbers of at least one: the collector's settings take integers.
-            let whole = |v: f64| (v.round() as u64).max(1).to_string();
-            env.push(("SHARD_MAX_RECORDS_PER_SEC", whole(limits.records_per_sec)));
-            env.push(("SHARD_MAX_BYTES_PER_SEC", whole(limits.bytes_per_sec)));
+            // Whole numbers within the collector's ranges (it keeps at most Kinesis' own limits),
+            // rounded down so that it never believes in more than the proxy allows.
+            let whole = |v: f64, max: u64| (v.floor() as u64).clamp(1, max).to_string();
+            let (records, bytes) = (limits.records_per_sec, limits.bytes_per_sec);
+            env.push(("SHARD_MAX_RECORDS_PER_SEC", whole(records, 1_000)));
+            env.push(("SHARD_MAX_BYTES_PER_SEC", whole(bytes, 1_048_576)));
         }
         env
     }

@@ -114,15 +114,33 @@ struct State {
 pub(crate) type HttpClient =
     Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-/// Headers that belong to one connection and are never passed on by a proxy.
-const HOP_BY_HOP: [hyper::header::HeaderName; 6] = [
-    hyper::header::CONNECTION,
-    hyper::header::HeaderName::from_static("keep-alive"),
-    hyper::header::PROXY_AUTHENTICATE,
-    hyper::header::TE,
-    hyper::header::TRAILER,
-    hyper::header::TRANSFER_ENCODING,
+/// Headers that belong to one connection and are never passed on by a proxy (RFC 9110, 7.6.1),
+/// beside those a `Connection` header names.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
+
+/// Removes the hop-by-hop headers: those `Connection` names, then the fixed ones.
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in named.iter().map(String::as_str).chain(HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
 
 /// The calls that change a stream's shards: the shard limits follow them.
 const RESHARDING: [&str; 3] = ["UpdateShardCount", "SplitShard", "MergeShards"];
@@ -602,9 +620,10 @@ async fn forward(
             builder = builder.header(name, value);
         }
     }
-    let Ok(request) = builder.body(Full::new(body)) else {
+    let Ok(mut request) = builder.body(Full::new(body)) else {
         return Err(Closed::Reset);
     };
+    strip_hop_by_hop(request.headers_mut());
     // The emulator is unreachable or broke the connection: so does the proxy.
     let response = client.request(request).await.map_err(|_| Closed::Reset)?;
     shared.forwarded.fetch_add(1, Ordering::Relaxed);
@@ -612,12 +631,10 @@ async fn forward(
     let body = body.collect().await.map_err(|_| Closed::Reset)?.to_bytes();
     let mut out = Response::from_parts(parts, Full::new(body));
     // Hop-by-hop headers describe the emulator's connection to the proxy, not the client's to
-    // the proxy (RFC 9110, 7.6.1): LocalStack answers every request with `Connection: close`,
+    // the proxy: LocalStack answers every request with `Connection: close`,
     // which, passed on, would make every client open a connection per call (and in production
     // shape a TLS handshake per call), where AWS keeps connections alive.
-    for name in HOP_BY_HOP {
-        out.headers_mut().remove(name);
-    }
+    strip_hop_by_hop(out.headers_mut());
     out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
     Ok(out)
 }
@@ -633,4 +650,32 @@ fn json_response(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>>
         hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_not_passed_on() {
+        let mut headers = hyper::HeaderMap::new();
+        for (name, value) in [
+            ("connection", "close, X-Hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amzn-requestid", "r-1"),
+        ] {
+            headers.insert(
+                hyper::header::HeaderName::from_static(name),
+                hyper::header::HeaderValue::from_static(value),
+            );
+        }
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-amzn-requestid"]);
+    }
 }

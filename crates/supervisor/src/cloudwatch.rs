@@ -12,7 +12,8 @@
 //!
 //! Throttled records are demand the stream could not take: they are added to what it took in
 //! (each at the minute's mean size of an accepted record, since CloudWatch counts refused
-//! records, not their bytes). A minute with load but without a
+//! records, not their bytes), and at most as many as the minute took in, since writers retry
+//! and the count has a refused record once per attempt. A minute with load but without a
 //! `WriteProvisionedThroughputExceeded` datapoint does not stop the measurement (a split on
 //! what was taken in still holds) but makes the throttles [`Throttles::Unknown`], so no merge.
 
@@ -147,15 +148,25 @@ pub fn rates(
                     "CloudWatch gave {t} throttled records for a minute"
                 ))
             }
+            // A minute that took nothing in had nothing to throttle.
+            None if r == 0.0 => 0.0,
             None => {
                 throttles_missing = true;
                 0.0
             }
         };
         total_throttled += t;
-        demanded += if t > 0.0 {
-            let mean_size = if r > 0.0 { b / r } else { 0.0 };
-            limits.shards_worth((r + t).round() as u64, (b + t * mean_size).round() as u64)
+        // Writers retry what was throttled, so the count has each refused record once per
+        // attempt (368 attempts per 100 accepted records without the collectors' limiter):
+        // demand is taken as at most twice what got through, one doubling's worth, and the
+        // next window shows whether that was enough.
+        let extra = t.min(r);
+        demanded += if extra > 0.0 {
+            let mean_size = b / r;
+            limits.shards_worth(
+                (r + extra).round() as u64,
+                (b + extra * mean_size).round() as u64,
+            )
         } else {
             taken
         };
@@ -414,12 +425,31 @@ mod tests {
     }
 
     #[test]
+    fn retried_refusals_count_for_at_most_what_got_through() {
+        // 18,000 refusals in a minute that took 6,000: writers retried each refused record
+        // several times. Demand is at most twice what got through (0.2 shards), not 0.4.
+        let m = steady(&[(600, 18_000.0), (660, 18_000.0)]);
+        let r = rates(TWO_MINUTES, &m, AWS).expect("measured");
+        assert_eq!(r.throttles, Throttles::PerSec(300.0), "all of them seen");
+        assert_eq!(r.shards_used, 0.1);
+        assert_eq!(r.shards_demanded, 0.2);
+    }
+
+    #[test]
     fn a_minute_without_a_throttles_datapoint_is_measured_but_throttles_are_unknown() {
         let r = rates(TWO_MINUTES, &steady(&[(600, 0.0)]), AWS).expect("measured");
         assert_eq!(r.throttles, Throttles::Unknown);
         assert_eq!(r.shards_demanded, 0.1);
         let bad = steady(&[(600, -1.0), (660, 0.0)]);
         assert!(rates(TWO_MINUTES, &bad, AWS).is_err());
+        // A minute that took nothing in had nothing to throttle: no datapoint is no throttle.
+        let idle = MinuteSums {
+            records: sums(&[(600, 0.0), (660, 0.0)]),
+            bytes: sums(&[(600, 0.0), (660, 0.0)]),
+            throttled: Sums::new(),
+        };
+        let r = rates(TWO_MINUTES, &idle, AWS).expect("measured");
+        assert_eq!(r.throttles, Throttles::PerSec(0.0));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! ([`crate::traffic::Rates::shards_demanded`]: what it took in, plus the records it refused
 //! when the source sees them), divided by the open shards. While it stays in the
 //! band `[low, high]` nothing changes. Outside, the wanted count is
-//! `ceil(shards_used / target)` with `target = (low + high) / 2`, bounded by
+//! `ceil(shards_demanded / target)` with `target = (low + high) / 2`, bounded by
 //! `[min_shards, max_shards]` and by what one UpdateShardCount may do: at most double and at
 //! least half the open count. A call is only made while the stream is ACTIVE, after the
 //! cooldown since the last call, and while fewer than `max_calls_per_day` calls were made in
@@ -15,8 +15,12 @@
 //! should see but could not) is never merged: fewer shards would refuse more. Every "no
 //! change" carries its reason, for the log.
 //!
-//! The wanted count depends on the load alone, not on the current count, so under a steady
-//! load the count moves towards one value and stays there: it cannot flap.
+//! What got through depends on the load alone, not on the current count, so under a steady
+//! load the count moves towards one value and stays there. Throttles do depend on the count
+//! (fewer shards refuse more), which is why they only ever add to demand (at most one
+//! doubling's worth, see [`crate::cloudwatch`]) and forbid merges: a stream split because it
+//! was throttled is not merged back while it still is, and once it is not, what got through
+//! decides as before.
 
 use std::collections::VecDeque;
 use std::fmt;

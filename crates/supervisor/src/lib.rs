@@ -52,7 +52,9 @@
 //! taken in plus the throttled records the source sees ([`traffic::Throttles`]).
 //!
 //! - `cloudwatch` also reads `WriteProvisionedThroughputExceeded` (Sum per minute: throttled
-//!   records/s), each throttled record counted at the minute's mean record size. A minute
+//!   records/s), each throttled record counted at the minute's mean record size and at most
+//!   as many as the minute took in (writers retry: one refused record is counted once per
+//!   attempt). A minute
 //!   without its datapoint makes the throttles "unknown": the load is still measured (a split
 //!   holds), but the stream is not merged.
 //! - `stream` cannot see throttles. Collectors that keep the shard limits (`SHARD_LIMITER=on`,

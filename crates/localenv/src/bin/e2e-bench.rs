@@ -73,7 +73,7 @@ struct Args {
     /// How long the raw PutRecords loop runs, in seconds.
     #[arg(long, default_value_t = 10)]
     ceiling_secs: u64,
-    /// The SQS emulator: `localstack` (steady about 2,000 msg/s here; needs
+    /// The SQS emulator: `localstack` (steady about 1,500 msg/s here; needs
     /// `scripts/install-emulators.sh --localstack`) or `moto` (slows down as the queue grows).
     #[arg(long, default_value = "localstack")]
     sqs: String,
@@ -229,7 +229,10 @@ async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
         })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
-        .await;
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .context("fill the ceiling's queue")?;
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let loops: Vec<_> = (0..4)
@@ -246,6 +249,8 @@ async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
                         .send()
                         .await
                     else {
+                        // A failing emulator ends the loop as an empty queue does, not never.
+                        empty += 1;
                         continue;
                     };
                     let entries: Vec<_> = out
@@ -463,8 +468,9 @@ async fn main() -> Result<()> {
     // go the same way.
     let sqs_keep_alive = Proxy::start(sqs_emulator.addr).await?;
     let sqs_addr = sqs_keep_alive.addr;
-    // This process's own calls (filling the queue, reading the stream) go to the emulators
-    // as they are; the collectors' go through the proxies in production shape.
+    // This process's own calls (filling the queue, reading the stream) go to kinesalite
+    // straight and to SQS through that proxy; the collectors' go through the production-shaped
+    // proxies in production shape.
     let clients = Clients::for_endpoints(&sqs_keep_alive.url(), &kinesis_emulator.url()).await;
 
     if args.sdk_call_cost {

@@ -265,7 +265,11 @@ async fn main() -> Result<()> {
         let series = |name: &str| scrape::value(&metrics, name).unwrap_or(0.0);
         // The lag users feel, over this interval: from SQS's SentTimestamp to the last record
         // of the submission acknowledged by Kinesis.
-        let lag_now = scrape::buckets(&metrics, "telemetry_collector_submission_lag_seconds");
+        let mut lag_now = scrape::buckets(&metrics, "telemetry_collector_submission_lag_seconds");
+        if lag_now.is_empty() {
+            // A failed scrape: the next interval counts from the last good one.
+            lag_now.clone_from(&last_lag);
+        }
         let interval = scrape::since(&lag_now, &last_lag);
         let lag = match (
             scrape::quantile(&interval, 0.5),

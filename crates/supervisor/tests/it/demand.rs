@@ -155,6 +155,13 @@ async fn a_stream_saturated_by_the_collector_is_split_and_takes_more() {
     );
     assert!(report.passed(), "{report}");
     assert_eq!(report.order_violations, 0);
+    // The premise of the stream source's view: the collector waits at the limits instead of
+    // being throttled, so the stream shows its saturation as what it takes in.
+    let throttled = proxy.injected().throttled;
+    assert!(
+        throttled * 100 <= report.events_expected as u64,
+        "the collector's limiter let {throttled} records be throttled"
+    );
 
     collector.stop().await;
     assert_eq!(
