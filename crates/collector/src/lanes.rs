@@ -167,9 +167,10 @@ impl<T: Ready> Lanes<T> {
         }
     }
 
-    /// A record sent to `shard` was throttled: the limiter backs off there.
-    pub(crate) fn throttled(&mut self, shard: &str, now: Instant) {
-        self.limiter.throttled(shard, now);
+    /// Records sent to `shard` were throttled, `refused` of those an answer carried for it: the
+    /// limiter backs off there.
+    pub(crate) fn throttled(&mut self, shard: &str, refused: f64, now: Instant) {
+        self.limiter.throttled(shard, refused, now);
     }
 
     /// When lane `i` (its front record of `size`) may go: `now` if its shard has tokens. A lane

@@ -387,6 +387,11 @@ impl<S: RecordSink> Publisher<S> {
             }
         };
         let now = Instant::now();
+        if !whole_request_failed {
+            for (shard, refused) in refused_by_shard(&cursors, &outcomes) {
+                self.lanes.throttled(&shard, refused, now);
+            }
+        }
         let mut failed = [0u64; PutFailure::ALL.len()];
         let mut map_stale = false;
         for (mut cursor, outcome) in cursors.into_iter().zip(outcomes) {
@@ -414,11 +419,6 @@ impl<S: RecordSink> Publisher<S> {
                         PutFailure::of_record(&code)
                     };
                     failed[kind.index()] += 1;
-                    if kind == PutFailure::Throughput {
-                        if let Some(shard) = &cursor.shard {
-                            self.lanes.throttled(shard, now);
-                        }
-                    }
                     cursor.attempts = cursor.attempts.saturating_add(1);
                     tracing::debug!(error = %code, attempt = cursor.attempts, "a record failed; retrying it");
                     let due = now + self.settings.backoff.delay(cursor.attempts);
@@ -448,6 +448,36 @@ impl<S: RecordSink> Publisher<S> {
         // then the message is handed back or redelivered: a duplicate, never a loss.
         let _ = self.finished.send(key);
     }
+}
+
+/// For each shard that throttled records of one answer, the share of the answer's records for
+/// it that were throttled (none when nothing was).
+fn refused_by_shard(cursors: &[Cursor], outcomes: &[Outcome]) -> Vec<(Arc<str>, f64)> {
+    let is_throttle = |o: &Outcome| matches!(o, Outcome::Failed(code) if PutFailure::of_record(code) == PutFailure::Throughput);
+    if !outcomes.iter().any(is_throttle) {
+        return Vec::new();
+    }
+    // (shard, sent, refused); an answer spans few shards.
+    let mut counts: Vec<(Arc<str>, u32, u32)> = Vec::new();
+    for (cursor, outcome) in cursors.iter().zip(outcomes) {
+        let Some(shard) = &cursor.shard else {
+            continue;
+        };
+        let i = match counts.iter().position(|(s, _, _)| s == shard) {
+            Some(i) => i,
+            None => {
+                counts.push((Arc::clone(shard), 0, 0));
+                counts.len() - 1
+            }
+        };
+        counts[i].1 += 1;
+        counts[i].2 += u32::from(is_throttle(outcome));
+    }
+    counts
+        .into_iter()
+        .filter(|(_, _, refused)| *refused > 0)
+        .map(|(shard, sent, refused)| (shard, f64::from(refused) / f64::from(sent)))
+        .collect()
 }
 
 #[cfg(test)]

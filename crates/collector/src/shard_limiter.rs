@@ -4,9 +4,10 @@
 //!
 //! The share adapts to writers this collector cannot see (other collectors: KEDA runs several
 //! on one stream; anything else writing to it) by additive increase and multiplicative
-//! decrease, driven by Kinesis' own answer: a record throttled anyway cuts its shard's share
-//! (once per [`CUT_EVERY`], since the throttles of one burst come back together) and empties
-//! its buckets for a moment; the share then grows back by [`GROWTH_PER_SEC`] of the limit per
+//! decrease, driven by Kinesis' own answer: records throttled anyway cut their shard's share
+//! to the part of the answer's records the shard took, by a quarter at least (once per
+//! [`CUT_EVERY`], since the throttles of one burst come back together), and empty its buckets
+//! for a moment; the share then grows back by [`GROWTH_PER_SEC`] of the limit per
 //! second. Collectors that each do this, without talking to each other, settle on fair shares
 //! that together stay near the limit (the classic AIMD result; see the simulation in the
 //! tests).
@@ -32,8 +33,12 @@ pub(crate) struct Limits {
 /// The share of the limits a shard starts with, and never drops below.
 const START_SHARE: f64 = 1.0;
 const MIN_SHARE: f64 = 0.02;
-/// The cut of the share on a throttle.
+/// The cut of the share on a throttle: at least this much...
 const DECREASE: f64 = 0.75;
+/// ...and at most this much, when the shard refused most of what was sent: the share is then
+/// cut to the part it took (three writers at the full rate each see about a third taken and
+/// settle in one step, where cuts of a quarter need four).
+const DEEPEST_CUT: f64 = 0.25;
 /// At most one cut per this long: the throttled records of requests already in flight when the
 /// first throttle came back are the same burst.
 pub(crate) const CUT_EVERY: Duration = Duration::from_millis(250);
@@ -173,9 +178,11 @@ impl ShardLimiter {
         (s.records.capacity() / 2.0).max(1.0) as usize
     }
 
-    /// A record for `shard` was throttled by Kinesis: cut the share (once per [`CUT_EVERY`])
-    /// and empty the buckets, so this collector backs off for a moment and then sends less.
-    pub(crate) fn throttled(&mut self, shard: &str, now: Instant) {
+    /// Kinesis throttled records of one answer for `shard`, `refused` of what the answer carried
+    /// for it (0 to 1): cut the share (once per [`CUT_EVERY`]) to the part the shard took, by
+    /// a quarter at least and to a quarter at most, and empty the buckets, so this collector
+    /// backs off for a moment and then sends less.
+    pub(crate) fn throttled(&mut self, shard: &str, refused: f64, now: Instant) {
         let Some(limits) = self.limits else {
             return;
         };
@@ -183,7 +190,8 @@ impl ShardLimiter {
         if s.cut_at.is_some_and(|at| now < at + CUT_EVERY) {
             return;
         }
-        s.base_share = (s.share(now) * DECREASE).max(MIN_SHARE);
+        let cut = (1.0 - refused).clamp(DEEPEST_CUT, DECREASE);
+        s.base_share = (s.share(now) * cut).max(MIN_SHARE);
         s.based_at = now;
         s.cut_at = Some(now);
         s.records.drain(now.into_std());
