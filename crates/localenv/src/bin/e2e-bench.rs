@@ -347,6 +347,40 @@ fn cpu_of(collectors: &[CollectorProcess]) -> Duration {
     collectors.iter().filter_map(CollectorProcess::cpu).sum()
 }
 
+/// The collectors' CPU and work so far, sampled through a drain.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    cpu: Duration,
+    deleted: f64,
+    events: f64,
+}
+
+impl Progress {
+    async fn sample(collectors: &[CollectorProcess]) -> Option<Progress> {
+        let (mut deleted, mut events) = (0.0, 0.0);
+        for c in collectors {
+            let m = c.metrics().await?;
+            deleted += scrape::value(&m, "telemetry_collector_messages_deleted_total")?;
+            events += scrape::value(&m, "telemetry_collector_events_published_total")?;
+        }
+        Some(Progress {
+            cpu: cpu_of(collectors),
+            deleted,
+            events,
+        })
+    }
+
+    /// CPU per event (none without events) and per message, in microseconds, between the first
+    /// sample past 10 % of `messages` deleted and the last one below 90 %.
+    fn steady(samples: &[Progress], messages: f64) -> Option<(Option<f64>, f64)> {
+        let from = samples.iter().find(|p| p.deleted >= 0.1 * messages)?;
+        let to = samples.iter().rev().find(|p| p.deleted <= 0.9 * messages)?;
+        let cpu = to.cpu.checked_sub(from.cpu)?.as_secs_f64() * 1e6;
+        let (deleted, events) = (to.deleted - from.deleted, to.events - from.events);
+        (deleted > 0.0).then(|| ((events > 0.0).then(|| cpu / events), cpu / deleted))
+    }
+}
+
 /// Means of gauges sampled while the collectors work: Little's law's terms.
 #[derive(Debug, Default)]
 struct Gauges {
@@ -406,11 +440,21 @@ async fn collectors_lag(collectors: &[CollectorProcess]) -> (Option<f64>, Option
 
 /// Records per PutRecords request, on average over every collector.
 async fn mean_batch(collectors: &[CollectorProcess]) -> Option<f64> {
+    ratio(
+        collectors,
+        "telemetry_collector_put_records_batch_records_sum",
+        "telemetry_collector_put_records_batch_records_count",
+    )
+    .await
+}
+
+/// The sum over every collector of one series over the sum of another.
+async fn ratio(collectors: &[CollectorProcess], of: &str, per: &str) -> Option<f64> {
     let (mut sum, mut count) = (0.0, 0.0);
     for c in collectors {
         let m = c.metrics().await?;
-        sum += scrape::value(&m, "telemetry_collector_put_records_batch_records_sum")?;
-        count += scrape::value(&m, "telemetry_collector_put_records_batch_records_count")?;
+        sum += scrape::value(&m, of)?;
+        count += scrape::value(&m, per)?;
     }
     (count > 0.0).then(|| sum / count)
 }
@@ -579,6 +623,7 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
     let started = Instant::now();
     let mut gauges = Gauges::default();
     let mut last_sample = Instant::now();
+    let mut progress = Vec::new();
     loop {
         if telemetry_aws::queue::depth(&clients.sqs, &queue_url).await? == (0, 0) {
             break;
@@ -590,12 +635,27 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
             gauges.sample(&collectors).await;
             last_sample = Instant::now();
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(p) = Progress::sample(&collectors).await {
+            progress.push(p);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let elapsed = started.elapsed();
     let cpu = cpu_of(&collectors);
     let put_p50 = put_records_p50(&collectors).await;
     let batch = mean_batch(&collectors).await;
+    let per_receive = ratio(
+        &collectors,
+        "telemetry_collector_receive_batch_messages_sum",
+        "telemetry_collector_receive_batch_messages_count",
+    )
+    .await;
+    let per_delete = ratio(
+        &collectors,
+        "telemetry_collector_messages_deleted_total",
+        "telemetry_collector_delete_batches_total",
+    )
+    .await;
     let rss = peak_rss_mib(&collectors);
     for c in collectors {
         c.stop(Duration::from_secs(30)).await;
@@ -652,10 +712,22 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
         "CPU per message        {:.2} us",
         cpu.as_secs_f64() * 1e6 / args.submissions.max(1) as f64
     );
+    match Progress::steady(&progress, args.submissions as f64) {
+        Some((per_event, per_message)) => println!(
+            "steady state           {} per event, {per_message:.2} us per message (CPU between 10 % and 90 % of the messages deleted: start-up and tail left out)",
+            per_event.map_or("-".to_owned(), |us| format!("{us:.2} us"))
+        ),
+        None => println!("steady state           - (the drain was too short to sample)"),
+    }
     println!("PutRecords p50         {}", seconds(put_p50));
     println!(
         "records per PutRecords {}",
         batch.map_or("-".to_owned(), |b| format!("{b:.0} (mean)"))
+    );
+    println!(
+        "messages per call      {} per ReceiveMessage, {} per DeleteMessageBatch (means)",
+        per_receive.map_or("-".to_owned(), |n| format!("{n:.1}")),
+        per_delete.map_or("-".to_owned(), |n| format!("{n:.1}"))
     );
     println!(
         "peak RSS               {} (the largest collector's)",
