@@ -192,6 +192,35 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Sends `bodies` to the queue at `url`, ten to a SendMessageBatch, eight calls at a time.
+async fn fill(clients: &Clients, url: &str, bodies: &[String]) -> Result<()> {
+    futures::stream::iter(bodies.chunks(10).map(|chunk| {
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(b)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        clients
+            .sqs
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(())
+}
+
 /// Messages/s of a raw SQS loop, the queue's side of the ceiling: `messages` sent to a queue of
 /// their own, then received and deleted ten at a time by four loops (as the collector's four
 /// receivers do) until none is left.
@@ -205,33 +234,8 @@ async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
         .queue_url
         .unwrap_or_default();
     let body = fleet(10, 4..=4, 9).next_submission().body;
-    let batches: Vec<Vec<_>> = (0..messages.div_ceil(10))
-        .map(|_| {
-            (0..10)
-                .filter_map(|i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(&body)
-                        .build()
-                        .ok()
-                })
-                .collect()
-        })
-        .collect();
-    futures::stream::iter(batches)
-        .map(|entries| {
-            clients
-                .sqs
-                .send_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
+    fill(clients, &url, &vec![body; messages])
         .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
         .context("fill the ceiling's queue")?;
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -587,33 +591,9 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
         args.submissions
     );
     let started = Instant::now();
-    let sent = futures::stream::iter(bodies.chunks(10).map(|chunk| {
-        let (sqs, url) = (clients.sqs.clone(), queue_url.clone());
-        let entries: Vec<_> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(b)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        async move {
-            sqs.send_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-        }
-    }))
-    .buffer_unordered(8)
-    .collect::<Vec<_>>()
-    .await;
-    if let Some(Err(e)) = sent.into_iter().find(Result::is_err) {
-        bail!("sending failed: {e:?}");
-    }
+    fill(clients, &queue_url, &bodies)
+        .await
+        .context("sending failed")?;
     let sent_in = started.elapsed();
 
     // The queue is full before the collectors start, so they run at their (and the
@@ -963,14 +943,13 @@ async fn reshard(kinesis: &aws_sdk_kinesis::Client, stream: &str, to: i32) -> Re
         if open.ranges().len() >= usize::try_from(to).unwrap_or(0) {
             return Ok(());
         }
-        let Some(widest) = open.ranges().iter().max_by_key(|r| r.end - r.start) else {
+        let Some((widest, middle)) = open.widest_split() else {
             bail!("the stream has no open shard");
         };
-        let middle = widest.start + (widest.end - widest.start) / 2 + 1;
         kinesis
             .split_shard()
             .stream_name(stream)
-            .shard_to_split(&widest.shard_id)
+            .shard_to_split(widest)
             .new_starting_hash_key(middle.to_string())
             .send()
             .await?;
