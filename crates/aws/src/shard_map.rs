@@ -90,6 +90,14 @@ impl ShardMap {
     pub fn ranges(&self) -> &[ShardRange] {
         &self.ranges
     }
+
+    /// Where a uniform resharding splits next: the widest open shard, at the start of its
+    /// upper half (the `NewStartingHashKey` of SplitShard). `None` without open shards.
+    pub fn widest_split(&self) -> Option<(&str, u128)> {
+        let widest = self.ranges.iter().max_by_key(|r| r.end - r.start)?;
+        let middle = widest.start + (widest.end - widest.start) / 2 + 1;
+        Some((&widest.shard_id, middle))
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +105,24 @@ mod tests {
     use super::*;
     use aws_sdk_kinesis::types::{HashKeyRange, SequenceNumberRange};
     use proptest::prelude::*;
+
+    #[test]
+    fn the_widest_open_shard_splits_at_the_start_of_its_upper_half() {
+        let map = ShardMap::new(vec![
+            ShardRange {
+                shard_id: "narrow".to_owned(),
+                start: 0,
+                end: 9,
+            },
+            ShardRange {
+                shard_id: "wide".to_owned(),
+                start: 10,
+                end: 29,
+            },
+        ]);
+        assert_eq!(map.widest_split(), Some(("wide", 20)));
+        assert_eq!(ShardMap::new(Vec::new()).widest_split(), None);
+    }
 
     fn shard(id: &str, start: u128, end: u128, closed: bool) -> Shard {
         let mut seq = SequenceNumberRange::builder().starting_sequence_number("1");

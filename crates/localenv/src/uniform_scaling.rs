@@ -117,17 +117,16 @@ async fn step(
 ) -> bool {
     let ranges = open.ranges();
     let answer = if ranges.len() < wanted {
-        let Some(widest) = ranges.iter().max_by_key(|r| r.end - r.start) else {
+        let Some((widest, middle)) = open.widest_split() else {
             return false;
         };
-        let middle = widest.start + (widest.end - widest.start) / 2 + 1;
         call_for_bytes(
             client,
             target,
             "Kinesis_20131202.SplitShard",
             &json!({
                 "StreamName": stream,
-                "ShardToSplit": widest.shard_id,
+                "ShardToSplit": widest,
                 "NewStartingHashKey": middle.to_string(),
             }),
         )
