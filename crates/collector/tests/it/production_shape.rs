@@ -7,11 +7,8 @@
 
 use std::time::Duration;
 
-use telemetry_localenv::faults::Service;
-use telemetry_localenv::profile::Profile;
-use telemetry_localenv::proxy::Proxy;
+use telemetry_localenv::endpoints::Endpoints;
 use telemetry_localenv::shard_limit::ShardLimits;
-use telemetry_localenv::tls::Ca;
 
 use crate::support::http::Scrape;
 use crate::support::process::spawn;
@@ -34,33 +31,27 @@ async fn the_guarantees_hold_over_tls_at_production_shape_through_the_sdk() {
 async fn the_guarantees_hold_over_tls_at_production_shape_with(client: &str) {
     let env = TestEnv::start(2).await;
     let ca_file = std::env::temp_dir().join(format!("ca-{}.pem", uuid::Uuid::new_v4()));
-    let ca = Ca::generate(&ca_file).expect("a CA");
-    let sqs = Proxy::production(env.sqs_emulator.addr, Service::Sqs, &ca)
-        .await
-        .expect("sqs proxy");
     let limits = ShardLimits::per_shard(SHARD_RECORDS_PER_SEC, SHARD_RECORDS_PER_SEC * 1024);
-    let kinesis = Proxy::builder(env.kinesis_emulator.addr)
-        .tls(&ca)
-        .profile(Profile::production(Service::Kinesis).with_shard_limits(limits))
-        .start()
-        .await
-        .expect("kinesis proxy");
-    let (sqs_url, kinesis_url) = (sqs.url(), kinesis.url());
-    assert!(sqs_url.starts_with("https://") && kinesis_url.starts_with("https://"));
-    let records_per_sec = SHARD_RECORDS_PER_SEC.to_string();
-    let bytes_per_sec = (SHARD_RECORDS_PER_SEC * 1024).to_string();
-    let ca_path = ca_file.display().to_string();
-    let collector = spawn(
-        &env,
-        &[
-            ("AWS_ENDPOINT_URL_SQS", sqs_url.as_str()),
-            ("AWS_ENDPOINT_URL_KINESIS", kinesis_url.as_str()),
-            ("SSL_CERT_FILE", ca_path.as_str()),
-            ("SHARD_MAX_RECORDS_PER_SEC", records_per_sec.as_str()),
-            ("SHARD_MAX_BYTES_PER_SEC", bytes_per_sec.as_str()),
-            ("AWS_CLIENT", client),
-        ],
-    );
+    // The proxies and the collector's environment as the benchmarks and the runner set them up:
+    // the production-shaped endpoints, SSL_CERT_FILE and the shard limits the proxy enforces.
+    let endpoints = Endpoints::production(
+        env.sqs_emulator.addr,
+        env.kinesis_emulator.addr,
+        &ca_file,
+        Some(limits),
+    )
+    .await
+    .expect("production-shaped proxies");
+    assert!(endpoints.sqs.starts_with("https://") && endpoints.kinesis.starts_with("https://"));
+    let collector_env = endpoints.collector_env();
+    let mut extra: Vec<(&str, &str)> = collector_env
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    extra.push(("AWS_CLIENT", client));
+    let collector = spawn(&env, &extra);
+    let production = endpoints.production.as_ref().expect("production shape");
+    let (sqs, kinesis) = (&production.sqs, &production.kinesis);
 
     // About 4 events a submission at 25 submissions/s: 100 events/s into 60 records/s.
     let feeder = Feeder::start(&env, 25.0, 11);
