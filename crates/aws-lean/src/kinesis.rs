@@ -7,7 +7,6 @@
 //! SDK itself uses) straight from the caller's slice into the request buffer, with no copy in
 //! between.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -33,8 +32,9 @@ pub struct Record<'a> {
 /// The result of one record of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordOutcome {
-    /// Kinesis gave it a sequence number, on this shard (when the answer says).
-    Acked(Option<String>),
+    /// Kinesis gave it a sequence number, on this shard (when the answer says). The records of
+    /// one answer on one shard share its id: no copy per record.
+    Acked(Option<Arc<str>>),
     /// It failed with this code (`ProvisionedThroughputExceededException`, `InternalFailure`),
     /// or `missing_sequence_number` when the answer had neither.
     Failed(String),
@@ -166,17 +166,39 @@ pub fn read_put_records(answer: &[u8], count: usize) -> Result<Vec<RecordOutcome
     if answer.records.len() != count {
         return Err(CallError::new(FailureKind::Unreadable, "response_mismatch"));
     }
+    let mut shards = ShardIds(Vec::new());
     Ok(answer
         .records
-        .into_iter()
+        .iter()
         .map(|r| {
             outcome(
                 r.sequence_number.as_ref().map(|t| &*t.0),
                 r.error_code.as_ref().map(|t| &*t.0),
-                r.shard_id.map(|t| t.0),
+                r.shard_id.as_ref().map(|t| shards.get(&t.0)),
             )
         })
         .collect())
+}
+
+/// The shard ids one answer names, each allocated once and shared by its records' outcomes.
+struct ShardIds(Vec<Arc<str>>);
+
+impl ShardIds {
+    /// Ids remembered per answer. An answer usually names a few shards; past this many (a
+    /// request spread over hundreds of shards) a new id is allocated for its record alone, so
+    /// the search stays short.
+    const REMEMBERED: usize = 64;
+
+    fn get(&mut self, id: &str) -> Arc<str> {
+        if let Some(known) = self.0.iter().find(|known| &***known == id) {
+            return Arc::clone(known);
+        }
+        let new: Arc<str> = Arc::from(id);
+        if self.0.len() < Self::REMEMBERED {
+            self.0.push(Arc::clone(&new));
+        }
+        new
+    }
 }
 
 /// Acked only with a sequence number and no error code: anything ambiguous is retried, which
@@ -184,10 +206,10 @@ pub fn read_put_records(answer: &[u8], count: usize) -> Result<Vec<RecordOutcome
 fn outcome(
     sequence_number: Option<&str>,
     error_code: Option<&str>,
-    shard_id: Option<Cow<'_, str>>,
+    shard_id: Option<Arc<str>>,
 ) -> RecordOutcome {
     match (sequence_number, error_code) {
-        (Some(s), None) if !s.is_empty() => RecordOutcome::Acked(shard_id.map(Cow::into_owned)),
+        (Some(s), None) if !s.is_empty() => RecordOutcome::Acked(shard_id),
         (_, Some(code)) => RecordOutcome::Failed(bounded(code)),
         _ => RecordOutcome::Failed("missing_sequence_number".to_owned()),
     }
@@ -239,6 +261,37 @@ mod tests {
                 RecordOutcome::Failed("InternalFailure".into()),
             ]
         );
+    }
+
+    #[test]
+    fn the_records_of_one_shard_share_its_id() {
+        let answer = br#"{"FailedRecordCount":0,"Records":[
+            {"SequenceNumber":"1","ShardId":"shardId-000000000000"},
+            {"SequenceNumber":"2","ShardId":"shardId-000000000001"},
+            {"SequenceNumber":"3","ShardId":"shardId-000000000000"}]}"#;
+        let outcomes = read_put_records(answer, 3).unwrap();
+        let shard = |i: usize| match &outcomes[i] {
+            RecordOutcome::Acked(Some(shard)) => Arc::clone(shard),
+            other => panic!("{other:?}"),
+        };
+        assert!(Arc::ptr_eq(&shard(0), &shard(2)));
+        assert_eq!(
+            (&*shard(0), &*shard(1)),
+            ("shardId-000000000000", "shardId-000000000001")
+        );
+
+        // Past the ids remembered, each record still gets its own, right id.
+        let many: Vec<String> = (0..ShardIds::REMEMBERED + 2)
+            .map(|i| format!(r#"{{"SequenceNumber":"{i}","ShardId":"shardId-{i:012}"}}"#))
+            .collect();
+        let answer = format!(r#"{{"Records":[{}]}}"#, many.join(","));
+        let outcomes = read_put_records(answer.as_bytes(), many.len()).unwrap();
+        for (i, o) in outcomes.iter().enumerate() {
+            assert_eq!(
+                o,
+                &RecordOutcome::Acked(Some(format!("shardId-{i:012}").into()))
+            );
+        }
     }
 
     #[test]

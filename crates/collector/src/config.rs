@@ -118,9 +118,12 @@ pub struct Config {
     #[arg(long, env = "PARTITION_KEY", value_enum, default_value_t = PartitionKey::DeviceId)]
     pub partition_key: PartitionKey,
 
-    /// Concurrent ReceiveMessage loops [1..=64].
+    /// Concurrent ReceiveMessage loops [1..=64]. Eight by default: the loops bound a
+    /// collector's intake (each takes 10 messages per round trip), and with more submissions
+    /// held the PutRecords batches are larger and each event costs less CPU
+    /// (`docs/benchmarks.md`). An idle loop costs one long poll per `QUEUE_WAIT_TIME_SEC`.
     #[arg(long = "queue-receivers", env = "QUEUE_RECEIVERS",
-          default_value_t = 4, value_parser = integer_in(1u64..=64))]
+          default_value_t = 8, value_parser = integer_in(1u64..=64))]
     pub receivers: u64,
 
     /// Submissions held at once (received, not yet deleted) [10..=100000]. When reached,

@@ -2,6 +2,7 @@
 //! tested without a network, and the Kinesis implementation that reads every record's result.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -29,7 +30,7 @@ pub(crate) struct Entry<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Kinesis gave it a sequence number, on this shard (when the answer says).
-    Acked(Option<String>),
+    Acked(Option<Arc<str>>),
     /// It failed with this code (`ProvisionedThroughputExceededException`, `InternalFailure`).
     Failed(String),
 }
@@ -189,7 +190,7 @@ fn outcome(
     shard_id: Option<String>,
 ) -> Outcome {
     match (sequence_number, error_code) {
-        (Some(s), None) if !s.is_empty() => Outcome::Acked(shard_id),
+        (Some(s), None) if !s.is_empty() => Outcome::Acked(shard_id.map(Arc::from)),
         (_, Some(code)) => Outcome::Failed(code.chars().take(64).collect()),
         _ => Outcome::Failed("missing_sequence_number".to_owned()),
     }
@@ -204,7 +205,7 @@ mod tests {
         let shard = || Some("shardId-000000000001".to_owned());
         assert_eq!(
             outcome(Some("4955".into()), None, shard()),
-            Outcome::Acked(shard())
+            Outcome::Acked(shard().map(Arc::from))
         );
         assert_eq!(
             outcome(None, Some("InternalFailure".into()), None),
