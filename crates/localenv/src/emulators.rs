@@ -98,10 +98,14 @@ fn start(name: &'static str, mut cmd: Command, port: u16) -> Result<Emulator, St
     Ok(emulator)
 }
 
-/// moto server (used for SQS) on a free port, listening on 127.0.0.1 only.
+/// moto server (used for SQS) on a free port, listening on 127.0.0.1 only. Started through
+/// `crates/localenv/moto_server.py`, which closes a race of moto's DeleteMessage (concurrent
+/// batches could bring a deleted message back); `TC_MOTO_PYTHON` names the Python that has
+/// moto installed when it is not `.tools/venv/bin/python`.
 pub fn moto() -> Result<Emulator, StartError> {
     let port = free_port().map_err(|e| StartError::Spawn("moto_server", e))?;
-    let mut cmd = Command::new(tool("TC_MOTO_SERVER", ".tools/venv/bin/moto_server")?);
+    let mut cmd = Command::new(tool("TC_MOTO_PYTHON", ".tools/venv/bin/python")?);
+    cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto_server.py"));
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     start("moto_server", cmd, port)
 }
