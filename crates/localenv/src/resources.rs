@@ -1,8 +1,11 @@
-//! Creating the queue and the stream a run needs, and waiting until the stream is active.
+//! Creating the queue and the stream a run needs, filling the queue, and waiting until the
+//! stream is active.
 
 use std::time::Duration;
 
 use aws_sdk_kinesis::types::StreamStatus;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::StreamExt;
 use telemetry_aws::Clients;
 
 /// Why the resources could not be created.
@@ -71,4 +74,44 @@ pub async fn wait_active(
     Err(CreateError(format!(
         "stream {stream} did not become active within 30 s"
     )))
+}
+
+/// Sends `bodies` to the queue at `url`, ten to a SendMessageBatch, eight calls at a time (so
+/// the queue's order is not the bodies' order). Fails if a call or any entry of it fails.
+pub async fn fill<S: AsRef<str>>(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    bodies: &[S],
+) -> Result<(), CreateError> {
+    let calls = bodies.chunks(10).map(|chunk| {
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(b.as_ref())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        sqs.send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+    });
+    let answers = futures::stream::iter(calls)
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    for answer in answers {
+        let answer = answer.map_err(|e| CreateError(format!("SendMessageBatch {url}: {e:?}")))?;
+        if !answer.failed.is_empty() {
+            return Err(CreateError(format!(
+                "SendMessageBatch {url}: entries failed: {:?}",
+                answer.failed
+            )));
+        }
+    }
+    Ok(())
 }

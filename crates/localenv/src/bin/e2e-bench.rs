@@ -36,9 +36,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use clap::Parser;
-use futures::StreamExt;
 use telemetry_aws::stream::ShardRecords;
 use telemetry_aws::Clients;
 use telemetry_fleet::generator::Fleet;
@@ -47,7 +46,7 @@ use telemetry_localenv::collectors::CollectorProcess;
 use telemetry_localenv::endpoints::Endpoints;
 use telemetry_localenv::offered_load::{self, Offer};
 use telemetry_localenv::proxy::Proxy;
-use telemetry_localenv::resources::{create_queue_and_stream, create_stream};
+use telemetry_localenv::resources::{create_queue_and_stream, create_stream, fill};
 use telemetry_localenv::shard_limit::ShardLimits;
 use telemetry_localenv::{cpu, emulators, scrape};
 use telemetry_model::{PartitionKeySource, Submission};
@@ -192,35 +191,6 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Sends `bodies` to the queue at `url`, ten to a SendMessageBatch, eight calls at a time.
-async fn fill(clients: &Clients, url: &str, bodies: &[String]) -> Result<()> {
-    futures::stream::iter(bodies.chunks(10).map(|chunk| {
-        let entries: Vec<_> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(b)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        clients
-            .sqs
-            .send_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-    }))
-    .buffer_unordered(8)
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
-    Ok(())
-}
-
 /// Messages/s of a raw SQS loop, the queue's side of the ceiling: `messages` sent to a queue of
 /// their own, then received and deleted ten at a time by four loops (as the collector's four
 /// receivers do) until none is left.
@@ -234,7 +204,7 @@ async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
         .queue_url
         .unwrap_or_default();
     let body = fleet(10, 4..=4, 9).next_submission().body;
-    fill(clients, &url, &vec![body; messages])
+    fill(&clients.sqs, &url, &vec![body; messages])
         .await
         .context("fill the ceiling's queue")?;
     let done = Arc::new(AtomicU64::new(0));
@@ -591,7 +561,7 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
         args.submissions
     );
     let started = Instant::now();
-    fill(clients, &queue_url, &bodies)
+    fill(&clients.sqs, &queue_url, &bodies)
         .await
         .context("sending failed")?;
     let sent_in = started.elapsed();

@@ -3,9 +3,9 @@
 //! messages invisible and made exact-count tests fail now and then;
 //! `crates/localenv/moto_server.py` closes that race.
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use telemetry_aws::Clients;
-use telemetry_localenv::emulators;
+use telemetry_localenv::{emulators, resources};
 
 /// Messages in the queue: enough that rebuilding its list takes a while, so that calls at once
 /// overlap in moto (without the fix, each run here lost some deletes).
@@ -29,23 +29,8 @@ async fn delete_batches_at_once_delete_every_message() {
         .expect("create")
         .queue_url
         .expect("url");
-    for batch in 0..QUEUED / 10 {
-        let entries = (0..10)
-            .map(|i| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(format!("m{batch}-{i}"))
-                    .build()
-                    .expect("entry")
-            })
-            .collect();
-        sqs.send_message_batch()
-            .queue_url(&url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("send");
-    }
+    let bodies: Vec<String> = (0..QUEUED).map(|i| format!("m{i}")).collect();
+    resources::fill(sqs, &url, &bodies).await.expect("fill");
     let mut handles = Vec::new();
     while handles.len() < DELETED {
         let out = sqs
