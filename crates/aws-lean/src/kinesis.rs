@@ -174,7 +174,8 @@ pub fn read_put_records(answer: &[u8], count: usize) -> Result<Vec<RecordOutcome
             outcome(
                 r.sequence_number.as_ref().map(|t| &*t.0),
                 r.error_code.as_ref().map(|t| &*t.0),
-                r.shard_id.as_ref().map(|t| shards.get(&t.0)),
+                r.shard_id.as_ref().map(|t| &*t.0),
+                &mut shards,
             )
         })
         .collect())
@@ -206,10 +207,11 @@ impl ShardIds {
 fn outcome(
     sequence_number: Option<&str>,
     error_code: Option<&str>,
-    shard_id: Option<Arc<str>>,
+    shard_id: Option<&str>,
+    shards: &mut ShardIds,
 ) -> RecordOutcome {
     match (sequence_number, error_code) {
-        (Some(s), None) if !s.is_empty() => RecordOutcome::Acked(shard_id),
+        (Some(s), None) if !s.is_empty() => RecordOutcome::Acked(shard_id.map(|id| shards.get(id))),
         (_, Some(code)) => RecordOutcome::Failed(bounded(code)),
         _ => RecordOutcome::Failed("missing_sequence_number".to_owned()),
     }
