@@ -143,12 +143,12 @@ impl<T: Ready> Lanes<T> {
     /// Follows a new map: every waiting record goes to the lane of its shard in it, and the
     /// limiter forgets shards no longer open.
     pub(crate) fn set_map(&mut self, map: Arc<ShardMap>) {
-        self.limiter.retain(|id| map.contains(id));
         self.ids = map
             .ranges()
             .iter()
             .map(|r| Arc::from(r.shard_id.as_str()))
             .collect();
+        self.limiter.set_shards(&self.ids);
         self.map = map;
         let old = std::mem::replace(
             &mut self.lanes,
@@ -170,23 +170,23 @@ impl<T: Ready> Lanes<T> {
     /// Records sent to `shard` were throttled, `refused` of those an answer carried for it: the
     /// limiter backs off there.
     pub(crate) fn throttled(&mut self, shard: &str, refused: f64, now: Instant) {
-        self.limiter.throttled(shard, refused, now);
+        if let Some(i) = self.limiter.index(shard) {
+            self.limiter.throttled(i, refused, now);
+        }
     }
 
     /// When lane `i` (its front record of `size`) may go: `now` if its shard has tokens. A lane
     /// that had to wait goes on when its shard has a quantum of tokens (or enough for all it
-    /// holds), so waiting records go together rather than one request per token.
+    /// holds), so waiting records go together rather than one request per token. (Lane `i` is
+    /// the limiter's shard `i`; the unlimited lane is none of its shards, so always `now`.)
     fn tokens_at(&mut self, i: usize, size: usize, now: Instant) -> Instant {
-        let Some(id) = self.ids.get(i) else {
-            return now;
-        };
         let lane = &self.lanes[i];
         if lane.blocked_since.is_none() {
-            return self.limiter.ready_at(id, size, now);
+            return self.limiter.ready_at(i, size, now);
         }
         let waiting = lane.due.len() + lane.fresh.len();
-        let n = waiting.min(self.limiter.quantum(id, now));
-        self.limiter.ready_for(id, n, size, now)
+        let n = waiting.min(self.limiter.quantum(i, now));
+        self.limiter.ready_for(i, n, size, now)
     }
 
     /// True if a batch should go now for a reason other than being full: a record that has
@@ -260,11 +260,9 @@ impl<T: Ready> Lanes<T> {
                     self.settle_block(i, refused, admitted, now);
                     break 'lanes;
                 }
-                if let Some(id) = self.ids.get(i) {
-                    if !self.limiter.admit(id, size, now) {
-                        refused = true;
-                        break;
-                    }
+                if !self.limiter.admit(i, size, now) {
+                    refused = true;
+                    break;
                 }
                 let lane = &mut self.lanes[i];
                 if let Some(blocked) = lane.blocked_since {

@@ -96,6 +96,9 @@ struct Cursor {
     records: Records,
     /// Index of the next record to be acknowledged.
     next: usize,
+    /// What that record counts against the request and shard byte limits, kept here because
+    /// the lanes ask for it several times per record and the record's bytes are elsewhere.
+    size: usize,
     /// Failed tries of that record.
     attempts: u32,
     /// When the submission's first record became ready to send.
@@ -114,7 +117,7 @@ impl Ready for Cursor {
     }
 
     fn size(&self) -> usize {
-        self.entry_size()
+        self.size
     }
 
     fn since(&self) -> Instant {
@@ -139,13 +142,17 @@ impl Cursor {
         }
     }
 
-    fn entry_size(&self) -> usize {
-        let data = self
-            .records
-            .data
-            .get(self.next)
-            .map_or(&[][..], Vec::as_slice);
-        record_size(&self.records.partition_key, data)
+    /// Moves on to record `next`; false if there is none (the submission is done).
+    fn go_to(&mut self, next: usize) -> bool {
+        self.next = next;
+        self.attempts = 0;
+        match self.records.data.get(next) {
+            Some(data) => {
+                self.size = record_size(&self.records.partition_key, data);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -259,16 +266,18 @@ impl<S: RecordSink> Publisher<S> {
             self.finish(s.key);
             return;
         }
-        let cursor = Cursor {
+        let mut cursor = Cursor {
             hash_key: hash_key(&s.records.partition_key, None).unwrap_or_default(),
             key: s.key,
             records: s.records,
             next: 0,
+            size: 0,
             attempts: 0,
             since: Instant::now(),
             sent_at_ms: s.sent_at_ms,
             shard: None,
         };
+        cursor.go_to(0);
         self.lanes.push_fresh(cursor);
     }
 
@@ -400,9 +409,7 @@ impl<S: RecordSink> Publisher<S> {
                     // An answer from a shard other than the one the map expected: resharded.
                     map_stale |= shard.is_some() && shard.as_deref() != cursor.shard.as_deref();
                     Stats::add(&self.stats.events_published, 1);
-                    cursor.next += 1;
-                    cursor.attempts = 0;
-                    if cursor.next >= cursor.records.data.len() {
+                    if !cursor.go_to(cursor.next + 1) {
                         Stats::add(&self.stats.submissions_published, 1);
                         if let Some(lag) = cursor.sent_at_ms.and_then(stats::seconds_since) {
                             self.stats.histograms.submission_lag.observe(lag);

@@ -16,6 +16,7 @@
 //! let several collectors burst together into a shard whose own bucket is already empty.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use telemetry_aws::token_bucket::TokenBucket;
@@ -59,6 +60,18 @@ struct Shard {
 }
 
 impl Shard {
+    /// A shard first offered a record at `now`: its whole limits, buckets full.
+    fn new(limits: Limits, now: Instant) -> Self {
+        let t = now.into_std();
+        Shard {
+            base_share: START_SHARE,
+            based_at: now,
+            cut_at: None,
+            records: TokenBucket::full(capacity(limits.records, START_SHARE), 0.0, t),
+            bytes: TokenBucket::full(capacity(limits.bytes, START_SHARE), 0.0, t),
+        }
+    }
+
     fn share(&self, now: Instant) -> f64 {
         let grown = GROWTH_PER_SEC * now.saturating_duration_since(self.based_at).as_secs_f64();
         (self.base_share + grown).min(1.0)
@@ -66,11 +79,15 @@ impl Shard {
 }
 
 /// The buckets and shares of every shard this collector writes to.
+///
+/// Shards are named by their index in the open shards' list ([`ShardLimiter::set_shards`]), the
+/// lanes' order, so the per-record calls are an index, not a lookup by shard id.
 #[derive(Debug)]
 pub(crate) struct ShardLimiter {
     /// `None` when the limiter is off: every record is let through.
     limits: Option<Limits>,
-    shards: HashMap<String, Shard>,
+    /// The open shards in order, each with its state once a record was offered to it.
+    shards: Vec<(Arc<str>, Option<Shard>)>,
 }
 
 impl ShardLimiter {
@@ -78,7 +95,7 @@ impl ShardLimiter {
     pub(crate) fn new(limits: Limits) -> Self {
         ShardLimiter {
             limits: Some(limits),
-            shards: HashMap::new(),
+            shards: Vec::new(),
         }
     }
 
@@ -86,27 +103,37 @@ impl ShardLimiter {
     pub(crate) fn off() -> Self {
         ShardLimiter {
             limits: None,
-            shards: HashMap::new(),
+            shards: Vec::new(),
         }
     }
 
-    /// The state of shard `id`, its rates brought to its share at `now`.
-    fn shard(&mut self, id: &str, limits: Limits, now: Instant) -> &mut Shard {
-        if !self.shards.contains_key(id) {
-            let t = now.into_std();
-            let shard = Shard {
-                base_share: START_SHARE,
-                based_at: now,
-                cut_at: None,
-                records: TokenBucket::full(capacity(limits.records, START_SHARE), 0.0, t),
-                bytes: TokenBucket::full(capacity(limits.bytes, START_SHARE), 0.0, t),
-            };
-            self.shards.insert(id.to_owned(), shard);
-        }
+    /// Follows the open shards (after a reshard): shard `i` is now `open[i]`. Shards still open
+    /// keep their state; shards no longer open are forgotten.
+    pub(crate) fn set_shards(&mut self, open: &[Arc<str>]) {
+        let mut known: HashMap<Arc<str>, Shard> = std::mem::take(&mut self.shards)
+            .into_iter()
+            .filter_map(|(id, shard)| Some((id, shard?)))
+            .collect();
+        self.shards = open
+            .iter()
+            .map(|id| (Arc::clone(id), known.remove(id)))
+            .collect();
+    }
+
+    /// The index of shard `id` among the open shards.
+    pub(crate) fn index(&self, id: &str) -> Option<usize> {
+        self.shards.iter().position(|(open, _)| **open == *id)
+    }
+
+    /// The state of shard `i`, its rates brought to its share at `now`; `None` when the limiter
+    /// is off or `i` is not an open shard (let through).
+    fn shard(&mut self, i: usize, now: Instant) -> Option<&mut Shard> {
+        let limits = self.limits?;
         let shard = self
             .shards
-            .get_mut(id)
-            .unwrap_or_else(|| unreachable!("inserted above"));
+            .get_mut(i)?
+            .1
+            .get_or_insert_with(|| Shard::new(limits, now));
         let share = shard.share(now);
         let t = now.into_std();
         let (records, bytes) = (share * limits.records, share * limits.bytes);
@@ -116,16 +143,15 @@ impl ShardLimiter {
         shard
             .bytes
             .set_rate(capacity(limits.bytes, share), bytes, t);
-        shard
+        Some(shard)
     }
 
     /// Takes one record of `bytes` from `shard`'s buckets if both hold enough now; false
     /// (nothing taken) if the record must wait.
-    pub(crate) fn admit(&mut self, shard: &str, bytes: usize, now: Instant) -> bool {
-        let Some(limits) = self.limits else {
+    pub(crate) fn admit(&mut self, shard: usize, bytes: usize, now: Instant) -> bool {
+        let Some(s) = self.shard(shard, now) else {
             return true;
         };
-        let s = self.shard(shard, limits, now);
         let t = now.into_std();
         // A record larger than the byte bucket passes alone once the bucket is full, so it
         // is never stuck (Kinesis takes up to 1 MiB per record within a 1 MiB/s limit).
@@ -140,7 +166,7 @@ impl ShardLimiter {
     }
 
     /// When a record of `bytes` could be admitted to `shard`, counted from `now`.
-    pub(crate) fn ready_at(&mut self, shard: &str, bytes: usize, now: Instant) -> Instant {
+    pub(crate) fn ready_at(&mut self, shard: usize, bytes: usize, now: Instant) -> Instant {
         self.ready_for(shard, 1, bytes, now)
     }
 
@@ -148,15 +174,14 @@ impl ShardLimiter {
     /// as its buckets hold, if they hold less), counted from `now`.
     pub(crate) fn ready_for(
         &mut self,
-        shard: &str,
+        shard: usize,
         records: usize,
         bytes: usize,
         now: Instant,
     ) -> Instant {
-        let Some(limits) = self.limits else {
+        let Some(s) = self.shard(shard, now) else {
             return now;
         };
-        let s = self.shard(shard, limits, now);
         let t = now.into_std();
         let r = (records as f64).min(s.records.capacity());
         let b = (records as f64 * bytes as f64).min(s.bytes.capacity());
@@ -170,11 +195,10 @@ impl ShardLimiter {
 
     /// How many records a shard that had to wait lets through at a time: half its bucket. Records
     /// that wait for a shard then go together, a request's worth, not one request per token.
-    pub(crate) fn quantum(&mut self, shard: &str, now: Instant) -> usize {
-        let Some(limits) = self.limits else {
+    pub(crate) fn quantum(&mut self, shard: usize, now: Instant) -> usize {
+        let Some(s) = self.shard(shard, now) else {
             return usize::MAX;
         };
-        let s = self.shard(shard, limits, now);
         (s.records.capacity() / 2.0).max(1.0) as usize
     }
 
@@ -182,11 +206,10 @@ impl ShardLimiter {
     /// for it (0 to 1): cut the share (once per [`CUT_EVERY`]) to the part the shard took, by
     /// a quarter at least and to a quarter at most, and empty the buckets, so this collector
     /// backs off for a moment and then sends less.
-    pub(crate) fn throttled(&mut self, shard: &str, refused: f64, now: Instant) {
-        let Some(limits) = self.limits else {
+    pub(crate) fn throttled(&mut self, shard: usize, refused: f64, now: Instant) {
+        let Some(s) = self.shard(shard, now) else {
             return;
         };
-        let s = self.shard(shard, limits, now);
         if s.cut_at.is_some_and(|at| now < at + CUT_EVERY) {
             return;
         }
@@ -198,15 +221,14 @@ impl ShardLimiter {
         s.bytes.drain(now.into_std());
     }
 
-    /// The share of `shard`'s limits this collector takes now (1 for a shard never seen).
+    /// The share of `shard`'s limits this collector takes now (1 for a shard never offered a
+    /// record).
     #[cfg(test)]
-    pub(crate) fn share(&self, shard: &str, now: Instant) -> f64 {
-        self.shards.get(shard).map_or(START_SHARE, |s| s.share(now))
-    }
-
-    /// Forgets shards that are no longer open (after a reshard), keeping the others' state.
-    pub(crate) fn retain(&mut self, open: impl Fn(&str) -> bool) {
-        self.shards.retain(|id, _| open(id));
+    pub(crate) fn share(&self, shard: usize, now: Instant) -> f64 {
+        self.shards
+            .get(shard)
+            .and_then(|(_, s)| s.as_ref())
+            .map_or(START_SHARE, |s| s.share(now))
     }
 }
 
