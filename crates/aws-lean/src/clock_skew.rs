@@ -9,6 +9,7 @@
 //! 15 minutes; and it is off when the `SdkConfig` disables clock skew correction.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::date_time::Format;
@@ -22,6 +23,9 @@ const MAX_TRUSTED_ROUND_TRIP: Duration = Duration::from_secs(15 * 60);
 pub(crate) struct ClockSkew {
     enabled: bool,
     skew_ms: AtomicI64,
+    /// The last `Date` read and what it said: answers within the same second carry the same
+    /// text, so it is parsed once a second, not once per answer.
+    last_date: Mutex<Option<(String, SystemTime)>>,
 }
 
 impl ClockSkew {
@@ -30,6 +34,7 @@ impl ClockSkew {
         ClockSkew {
             enabled,
             skew_ms: AtomicI64::new(0),
+            last_date: Mutex::new(None),
         }
     }
 
@@ -56,10 +61,7 @@ impl ClockSkew {
         if !self.enabled || from_cache {
             return;
         }
-        let Some(server) = date
-            .and_then(|d| DateTime::from_str(d, Format::HttpDate).ok())
-            .and_then(|d| SystemTime::try_from(d).ok())
-        else {
+        let Some(server) = date.and_then(|d| self.read_date(d)) else {
             return;
         };
         let round_trip = received.duration_since(sent).unwrap_or_default();
@@ -72,6 +74,21 @@ impl ClockSkew {
             Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
         };
         self.skew_ms.store(skew, Ordering::Relaxed);
+    }
+
+    /// The time an HTTP date says, if it is one.
+    fn read_date(&self, date: &str) -> Option<SystemTime> {
+        let mut last = self.last_date.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((text, at)) = last.as_ref() {
+            if text == date {
+                return Some(*at);
+            }
+        }
+        let at = DateTime::from_str(date, Format::HttpDate)
+            .ok()
+            .and_then(|d| SystemTime::try_from(d).ok())?;
+        *last = Some((date.to_owned(), at));
+        Some(at)
     }
 }
 
@@ -101,6 +118,18 @@ mod tests {
             .unwrap();
         skew.observe(at(base), at(base), Some(&date), false);
         assert_eq!(skew.apply(at(base)), at(base - 120));
+    }
+
+    #[test]
+    fn a_date_read_again_is_measured_against_its_own_round_trip() {
+        let skew = ClockSkew::new(true);
+        let base = 1_700_000_000;
+        let date = DateTime::from(at(base + 60)).fmt(Format::HttpDate).unwrap();
+        skew.observe(at(base), at(base), Some(&date), false);
+        assert_eq!(skew.apply(at(base)), at(base + 60));
+        // The same text (parsed once, remembered), ten seconds later by the local clock.
+        skew.observe(at(base + 10), at(base + 10), Some(&date), false);
+        assert_eq!(skew.apply(at(base)), at(base + 50));
     }
 
     #[test]
