@@ -136,7 +136,7 @@ fn wire(c: &mut Criterion) {
         .iter()
         .map(|r| Record {
             partition_key: &r.partition_key,
-            data: &r.data[0],
+            data: r.get(0).unwrap_or_default(),
         })
         .collect();
     let mut group = c.benchmark_group("put_records");
@@ -426,7 +426,9 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
                 .map(|r| {
                     aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
                         .partition_key(r.partition_key.clone())
-                        .data(aws_sdk_kinesis::primitives::Blob::new(r.data[0].clone()))
+                        .data(aws_sdk_kinesis::primitives::Blob::new(
+                            r.get(0).unwrap_or_default(),
+                        ))
                         .build()
                         .unwrap()
                 })
@@ -448,7 +450,7 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
                 .iter()
                 .map(|r| Record {
                     partition_key: &r.partition_key,
-                    data: &r.data[0],
+                    data: r.get(0).unwrap_or_default(),
                 })
                 .collect();
             lean.kinesis.put_records("events", &batch).await.unwrap()

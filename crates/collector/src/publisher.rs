@@ -134,11 +134,7 @@ impl Cursor {
     fn entry(&self) -> Entry<'_> {
         Entry {
             partition_key: &self.records.partition_key,
-            data: self
-                .records
-                .data
-                .get(self.next)
-                .map_or(&[][..], Vec::as_slice),
+            data: self.records.get(self.next).unwrap_or_default(),
         }
     }
 
@@ -146,7 +142,7 @@ impl Cursor {
     fn go_to(&mut self, next: usize) -> bool {
         self.next = next;
         self.attempts = 0;
-        match self.records.data.get(next) {
+        match self.records.get(next) {
             Some(data) => {
                 self.size = record_size(&self.records.partition_key, data);
                 true
@@ -261,7 +257,7 @@ impl<S: RecordSink> Publisher<S> {
     }
 
     fn take(&mut self, s: Submitted) {
-        if s.records.data.is_empty() {
+        if s.records.is_empty() {
             // Never sent here (the receiver deletes empty submissions); settle it anyway.
             self.finish(s.key);
             return;

@@ -189,7 +189,7 @@ impl<Q: Queue> Receiver<Q> {
         if let Some(lag) = lag {
             self.stats.histograms.event_lag.observe(lag);
         }
-        if records.data.is_empty() {
+        if records.is_empty() {
             // Nothing to publish: done now, which is also when its last record counts as
             // acknowledged.
             if let Some(lag) = lag {
@@ -203,7 +203,7 @@ impl<Q: Queue> Receiver<Q> {
         let reserved = tokio::select! {
             biased;
             () = stop.cancelled() => return false,
-            ok = self.in_flight.reserve_records(key, records.data.len()) => ok,
+            ok = self.in_flight.reserve_records(key, records.len()) => ok,
         };
         if reserved {
             let sent_at_ms = message.sent_at_ms;

@@ -27,18 +27,67 @@ pub enum PartitionKeySource {
 }
 
 /// The encoded events of one submission, in document order, with their shared partition key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The events' JSON lies one after another in one buffer, allocated once at the submission's
+/// size: one allocation per submission rather than one per event, and a submission's records
+/// sit together in memory while it is published.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Records {
     /// The partition key shared by every record of the submission (a lower-case UUID).
     pub partition_key: String,
-    /// The JSON data of each event, in document order.
-    pub data: Vec<Vec<u8>>,
+    /// Every event's JSON data, in document order.
+    data: Vec<u8>,
+    /// Where each event's data ends in `data`.
+    ends: Vec<usize>,
 }
 
 impl Records {
+    /// Records of `partition_key` with the given data, in order.
+    pub fn new<D: AsRef<[u8]>>(partition_key: String, data: impl IntoIterator<Item = D>) -> Self {
+        let mut records = Records {
+            partition_key,
+            ..Records::default()
+        };
+        for d in data {
+            records.data.extend_from_slice(d.as_ref());
+            records.ends.push(records.data.len());
+        }
+        records
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there is no record.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The data of record `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(before) => *self.ends.get(before)?,
+            None => 0,
+        };
+        self.data.get(start..end)
+    }
+
+    /// The data of every record, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
+    }
+
     /// Total bytes of data (without partition keys).
     pub fn data_bytes(&self) -> usize {
-        self.data.iter().map(Vec::len).sum()
+        self.data.len()
+    }
+
+    /// Bytes the data buffer holds, used or not: what the records cost in memory.
+    pub fn capacity(&self) -> usize {
+        self.data.capacity()
     }
 }
 
@@ -59,28 +108,46 @@ impl Submission {
         };
         let partition_key = key_id.hyphenated().to_string();
         let ids = SubmissionIds::new(self);
-        let mut data = Vec::with_capacity(self.events().len());
-        for (position, event) in self.events().iter().enumerate() {
+        let events = self.events();
+        // Exact but for the unused digits of short addresses and ports, so the buffer is
+        // allocated once: a short estimate would regrow it to twice its size (and the records
+        // are held until the submission is published).
+        let size = events
+            .iter()
+            .map(|e| encoded_len(time_processed, self.time_created(), e))
+            .sum();
+        let mut data = Vec::with_capacity(size);
+        let mut ends = Vec::with_capacity(events.len());
+        for (position, event) in events.iter().enumerate() {
             let event_id = event_id(
                 self.device_id(),
                 self.submission_id(),
                 position_u32(position),
             );
-            let buf = encode(&ids, event_id, time_processed, self.time_created(), event);
-            if buf.len() + partition_key.len() > MAX_RECORD_BYTES {
+            let start = data.len();
+            encode(
+                &mut data,
+                &ids,
+                event_id,
+                time_processed,
+                self.time_created(),
+                event,
+            );
+            let len = data.len() - start;
+            if len + partition_key.len() > MAX_RECORD_BYTES {
                 return Err(Invalid::new(
                     DropReason::RecordTooLarge,
                     format!(
-                        "event {position} encodes to {} bytes; a Kinesis record holds at most {MAX_RECORD_BYTES} with its key",
-                        buf.len()
+                        "event {position} encodes to {len} bytes; a Kinesis record holds at most {MAX_RECORD_BYTES} with its key"
                     ),
                 ));
             }
-            data.push(buf);
+            ends.push(data.len());
         }
         Ok(Records {
             partition_key,
             data,
+            ends,
         })
     }
 }
@@ -105,42 +172,60 @@ impl SubmissionIds {
     }
 }
 
-/// Writes one event as JSON with exactly the contract's seven fields, in the contract's order.
-///
-/// Written by hand because it is the hot path: only `cmdl` and `user` can hold characters that
-/// need escaping, and they go through serde_json's string escaping. Everything else is known
-/// to be plain: UUIDs and IPv4 addresses we format, type names, our own `time_processed`, and a
-/// `time_created` that passed [`crate::time_created::is_valid`] (digits and `-:.TZ+` only).
-fn encode(
-    ids: &SubmissionIds,
-    event_id: Uuid,
-    time_processed: &str,
-    time_created: &str,
-    event: &EventData,
-) -> Vec<u8> {
-    // The exact length when no character needs escaping, so the buffer is allocated once: a
-    // short estimate would regrow every record to twice its size (and the records are held until
-    // the submission is published).
+/// The most bytes [`encode`] writes for `event`: exact but for the unused digits of short
+/// addresses and ports.
+fn encoded_len(time_processed: &str, time_created: &str, event: &EventData) -> usize {
     const ENVELOPE: usize = 3 * 36
         + concat!(
             r#"{"event_id":"","type":"","device_id":"","submission_id":"","#,
             r#""time_processed":"","time_created":"","type_specific_data":}"#
         )
         .len();
-    const NEW_PROCESS: usize = r#"{"cmdl":"","user":""}"#.len();
+    const NEW_PROCESS: usize = r#"{"cmdl":,"user":}"#.len();
     const NETWORK_CONNECTION: usize =
         r#"{"source_ip":"","destination_ip":"","destination_port":}"#.len() + 2 * 15 + 5;
     let specific_len = match event {
-        EventData::NewProcess { cmdl, user } => NEW_PROCESS + cmdl.len() + user.len(),
+        EventData::NewProcess { cmdl, user } => {
+            NEW_PROCESS + json_string_len(cmdl) + json_string_len(user)
+        }
         EventData::NetworkConnection { .. } => NETWORK_CONNECTION,
     };
-    let mut buf = Vec::with_capacity(
-        ENVELOPE
-            + event.event_type().as_str().len()
-            + time_processed.len()
-            + time_created.len()
-            + specific_len,
-    );
+    ENVELOPE
+        + event.event_type().as_str().len()
+        + time_processed.len()
+        + time_created.len()
+        + specific_len
+}
+
+/// The length of `s` as a JSON string literal written by serde_json: quoted, with `"` and `\`
+/// and the control characters escaped (two bytes for the five with a short form, six for the
+/// others); everything else as it is.
+fn json_string_len(s: &str) -> usize {
+    let escapes: usize = s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\x08' | b'\x0c' | b'\n' | b'\r' | b'\t' => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    s.len() + 2 + escapes
+}
+
+/// Appends one event as JSON with exactly the contract's seven fields, in the contract's order.
+///
+/// Written by hand because it is the hot path: only `cmdl` and `user` can hold characters that
+/// need escaping, and they go through serde_json's string escaping. Everything else is known
+/// to be plain: UUIDs and IPv4 addresses we format, type names, our own `time_processed`, and a
+/// `time_created` that passed [`crate::time_created::is_valid`] (digits and `-:.TZ+` only).
+fn encode(
+    buf: &mut Vec<u8>,
+    ids: &SubmissionIds,
+    event_id: Uuid,
+    time_processed: &str,
+    time_created: &str,
+    event: &EventData,
+) {
     let mut uuid_buf = Uuid::encode_buffer();
     buf.extend_from_slice(br#"{"event_id":""#);
     buf.extend_from_slice(event_id.hyphenated().encode_lower(&mut uuid_buf).as_bytes());
@@ -158,9 +243,9 @@ fn encode(
     match event {
         EventData::NewProcess { cmdl, user } => {
             buf.extend_from_slice(br#"{"cmdl":"#);
-            json_string(&mut buf, cmdl);
+            json_string(buf, cmdl);
             buf.extend_from_slice(br#","user":"#);
-            json_string(&mut buf, user);
+            json_string(buf, user);
         }
         EventData::NetworkConnection {
             source_ip,
@@ -168,15 +253,14 @@ fn encode(
             destination_port,
         } => {
             buf.extend_from_slice(br#"{"source_ip":""#);
-            ipv4(&mut buf, *source_ip);
+            ipv4(buf, *source_ip);
             buf.extend_from_slice(br#"","destination_ip":""#);
-            ipv4(&mut buf, *destination_ip);
+            ipv4(buf, *destination_ip);
             buf.extend_from_slice(br#"","destination_port":"#);
             buf.extend_from_slice(itoa::Buffer::new().format(*destination_port).as_bytes());
         }
     }
     buf.extend_from_slice(b"}}");
-    buf
 }
 
 /// A JSON string literal, escaped by serde_json.

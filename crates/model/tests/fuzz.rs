@@ -240,14 +240,14 @@ fn check(case: &Case, rng: &mut SmallRng) -> Result<Seen, String> {
     within("explode", peak, case.body.len(), EXPLODE_FACTOR)?;
     let outcome = match records {
         Ok(records) => {
-            if records.data.len() != submission.events().len() {
+            if records.len() != submission.events().len() {
                 return Err(format!(
                     "{} events exploded into {} records",
                     submission.events().len(),
-                    records.data.len()
+                    records.len()
                 ));
             }
-            for (i, data) in records.data.iter().enumerate() {
+            for (i, data) in records.iter().enumerate() {
                 if let Err(e) = serde_json::from_slice::<IgnoredAny>(data) {
                     return Err(format!("record {i} is not JSON: {e}"));
                 }

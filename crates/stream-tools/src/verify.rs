@@ -300,8 +300,10 @@ mod tests {
                     )
                     .expect("fits");
                 let shard = usize::from(r.partition_key.as_bytes()[0] % 2);
-                for d in r.data {
-                    shards[shard].records.push((r.partition_key.clone(), d));
+                for d in r.iter() {
+                    shards[shard]
+                        .records
+                        .push((r.partition_key.clone(), d.to_vec()));
                 }
             }
             manifest.push(g.entry);

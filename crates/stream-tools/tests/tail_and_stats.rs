@@ -41,15 +41,14 @@ async fn tail_follows_every_shard_with_filters_and_stats_counts_each_record() {
                 PartitionKeySource::DeviceId,
             )
             .expect("fits");
-        total += r.data.len();
+        total += r.len();
         processes += s
             .events()
             .iter()
             .filter(|e| e.event_type().as_str() == "new_process")
             .count();
         let entries = r
-            .data
-            .into_iter()
+            .iter()
             .map(|d| {
                 PutRecordsRequestEntry::builder()
                     .partition_key(&r.partition_key)

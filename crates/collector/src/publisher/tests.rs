@@ -89,19 +89,14 @@ impl RecordSink for FakeSink {
 }
 
 fn submission(key: MessageKey, events: usize, bytes: usize) -> Submitted {
-    let data = (0..events)
-        .map(|i| {
-            let mut d = format!("{key}:{i}:").into_bytes();
-            d.resize(bytes.max(d.len()), b'x');
-            d
-        })
-        .collect();
+    let data = (0..events).map(|i| {
+        let mut d = format!("{key}:{i}:").into_bytes();
+        d.resize(bytes.max(d.len()), b'x');
+        d
+    });
     Submitted {
         key,
-        records: Records {
-            partition_key: format!("pk-{key}"),
-            data,
-        },
+        records: Records::new(format!("pk-{key}"), data),
         sent_at_ms: None,
     }
 }
@@ -208,7 +203,7 @@ async fn many_submissions_share_requests_and_each_stays_in_order() {
     let subs: Vec<_> = (0..1_000)
         .map(|k| submission(k, 1 + (k as usize % 7), 50))
         .collect();
-    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.len())).collect();
     let run = publish(subs, settings(500), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     assert!(run.log.requests.iter().all(|r| r.len() <= 500));
@@ -228,7 +223,7 @@ async fn partial_failures_are_retried_without_reordering() {
     // Fail about a third of records, deterministically, for the first 40 requests: later
     // records of the same request succeed where earlier ones failed, as Kinesis allows.
     let subs: Vec<_> = (0..300).map(|k| submission(k, 10, 40)).collect();
-    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.len())).collect();
     let policy = |e: &Sent, n: usize| {
         let h = e
             .data
@@ -253,7 +248,7 @@ async fn partial_failures_are_retried_without_reordering() {
 #[tokio::test(start_paused = true)]
 async fn failed_requests_are_retried_until_they_succeed() {
     let subs: Vec<_> = (0..50).map(|k| submission(k, 4, 40)).collect();
-    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.len())).collect();
     let run = publish(
         subs,
         settings(500),
@@ -268,7 +263,7 @@ async fn failed_requests_are_retried_until_they_succeed() {
 #[tokio::test(start_paused = true)]
 async fn a_submission_larger_than_a_batch_is_published_whole_and_in_order() {
     let subs = vec![submission(7, 1_200, 30)];
-    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.len())).collect();
     let run = publish(subs, settings(500), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     assert_eq!(run.log.requests.len(), 1_200, "one record at a time");
@@ -278,7 +273,7 @@ async fn a_submission_larger_than_a_batch_is_published_whole_and_in_order() {
 async fn requests_respect_the_five_mib_limit() {
     // 40 submissions of one 600 KiB record: at most 8 fit in 5 MiB.
     let subs: Vec<_> = (0..40).map(|k| submission(k, 1, 600 * 1024)).collect();
-    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.len())).collect();
     let run = publish(subs, settings(500), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     for r in &run.log.requests {
@@ -294,7 +289,7 @@ async fn requests_respect_the_five_mib_limit() {
 #[tokio::test(start_paused = true)]
 async fn the_batch_size_setting_caps_requests() {
     let subs: Vec<_> = (0..100).map(|k| submission(k, 2, 10)).collect();
-    let sizes = subs.iter().map(|s| (s.key, s.records.data.len())).collect();
+    let sizes = subs.iter().map(|s| (s.key, s.records.len())).collect();
     let run = publish(subs, settings(7), |_, _| Outcome::Acked(None), |_| false).await;
     assert_complete_and_ordered(&run, &sizes);
     assert!(run.log.requests.iter().all(|r| r.len() <= 7));

@@ -148,7 +148,7 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
                 PartitionKeySource::DeviceId,
             )
             .context("explode")?;
-        for data in r.data {
+        for data in r.iter() {
             records.push(
                 PutRecordsRequestEntry::builder()
                     .partition_key(&r.partition_key)
