@@ -6,7 +6,8 @@
 //! The same event of the same submission therefore gets the same id each time it is processed,
 //! whichever collector processes it; consumers drop duplicates by id, and can recompute an id.
 
-use uuid::Uuid;
+use sha1::{Digest, Sha1};
+use uuid::{Builder, Uuid};
 
 /// The namespace of event ids (a fixed random UUID of this project).
 pub const NAMESPACE: Uuid = uuid::uuid!("5b0e3f0c-6a1d-4f7e-9a4b-2c8d1e7f3a60");
@@ -17,7 +18,16 @@ pub fn event_id(device_id: Uuid, submission_id: Uuid, position: u32) -> Uuid {
     name[..16].copy_from_slice(device_id.as_bytes());
     name[16..32].copy_from_slice(submission_id.as_bytes());
     name[32..].copy_from_slice(&position.to_be_bytes());
-    Uuid::new_v5(&NAMESPACE, &name)
+    // What `Uuid::new_v5(&NAMESPACE, &name)` computes, with the `sha1` crate, which uses the
+    // CPU's SHA instructions where it has them (uuid's own SHA-1 is portable code); equal by
+    // test.
+    let mut hash = Sha1::new();
+    hash.update(NAMESPACE.as_bytes());
+    hash.update(name);
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Builder::from_sha1_bytes(bytes).into_uuid()
 }
 
 #[cfg(test)]
@@ -50,5 +60,17 @@ mod tests {
         name.extend_from_slice(SUB.as_bytes());
         name.extend_from_slice(&[0, 0, 0, 7]);
         assert_eq!(event_id(DEV, SUB, 7), Uuid::new_v5(&NAMESPACE, &name));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn is_uuids_own_version_5(dev: u128, sub: u128, position: u32) {
+            let (dev, sub) = (Uuid::from_u128(dev), Uuid::from_u128(sub));
+            let mut name = Vec::new();
+            name.extend_from_slice(dev.as_bytes());
+            name.extend_from_slice(sub.as_bytes());
+            name.extend_from_slice(&position.to_be_bytes());
+            proptest::prop_assert_eq!(event_id(dev, sub, position), Uuid::new_v5(&NAMESPACE, &name));
+        }
     }
 }
