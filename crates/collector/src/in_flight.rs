@@ -10,6 +10,7 @@
 //! visibility extender, the deleter and the hand-back at shutdown.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,15 +28,42 @@ struct Held {
     visible_until: Instant,
     dispatched: bool,
     records: u32,
-    // Released when the message leaves the registry.
-    _permits: Vec<OwnedSemaphorePermit>,
+    // Released when the message leaves the registry: its submission permit (none in tests)
+    // and, once dispatched, its record permits.
+    _submission: Option<OwnedSemaphorePermit>,
+    _records: Option<OwnedSemaphorePermit>,
+}
+
+/// The held messages by key. Keys are this collector's own counter, not outside data, so they
+/// need no protection against chosen collisions: a multiplicative hash spreads them.
+type HeldMap = HashMap<MessageKey, Held, BuildHasherDefault<KeyHasher>>;
+
+/// Fibonacci hashing of a [`MessageKey`]: one multiplication instead of SipHash.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; bytes are folded in for completeness.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// The registry of held messages and the two bounds on it.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     // A std mutex: every critical section is a few map operations and never awaits.
-    held: Mutex<HashMap<MessageKey, Held>>,
+    held: Mutex<HeldMap>,
     next_key: AtomicU64,
     submissions: Arc<Semaphore>,
     records: Arc<Semaphore>,
@@ -48,7 +76,7 @@ impl InFlight {
     /// A registry holding at most `max_submissions` messages and `max_records` events.
     pub(crate) fn new(max_submissions: usize, max_records: u32) -> Self {
         InFlight {
-            held: Mutex::new(HashMap::new()),
+            held: Mutex::new(HeldMap::default()),
             next_key: AtomicU64::new(1),
             submissions: Arc::new(Semaphore::new(max_submissions)),
             records: Arc::new(Semaphore::new(max_records as usize)),
@@ -58,7 +86,7 @@ impl InFlight {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<MessageKey, Held>> {
+    fn lock(&self) -> MutexGuard<'_, HeldMap> {
         // A panic while holding this lock cannot leave the map half-changed (single inserts
         // and removes), so a poisoned lock is still safe to use.
         self.held.lock().unwrap_or_else(|e| e.into_inner())
@@ -94,7 +122,8 @@ impl InFlight {
                 visible_until,
                 dispatched: false,
                 records: 0,
-                _permits: permit.into_iter().collect(),
+                _submission: permit,
+                _records: None,
             },
         );
         self.count.send_replace(held.len());
@@ -115,7 +144,7 @@ impl InFlight {
         let Some(h) = held.get_mut(&key) else {
             return false;
         };
-        h._permits.push(permit);
+        h._records = Some(permit);
         h.records = n;
         h.dispatched = true;
         self.held_records.fetch_add(u64::from(n), Ordering::Relaxed);
