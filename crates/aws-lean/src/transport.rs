@@ -11,7 +11,7 @@
 //!   (30 s for SQS, room for a 20 s long poll; 10 s for Kinesis), and no retries: every
 //!   failure returns to the caller, whose loops already back off.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -105,6 +105,22 @@ impl Transport {
     }
 }
 
+/// The system's trusted roots, read once per process: both services' transports trust the
+/// same, and reading them (every file of `SSL_CERT_DIR`, PEM parsing) is most of a start's CPU.
+fn native_roots() -> rustls::RootCertStore {
+    static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            // Unreadable certificates are skipped, as the SDK skips them; with no root at all
+            // every TLS handshake fails, which the first call reports.
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            roots
+        })
+        .clone()
+}
+
 /// A connect timeout shows as an I/O `TimedOut` somewhere in the error's chain.
 fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(e);
@@ -144,15 +160,10 @@ fn tls_config() -> Result<rustls::ClientConfig, SetupError> {
         cipher_suites,
         ..base
     };
-    let mut roots = rustls::RootCertStore::empty();
-    // Unreadable certificates are skipped, as the SDK skips them; with no root at all every
-    // TLS handshake fails, which the first call reports.
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| SetupError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
+        .with_root_certificates(native_roots())
         .with_no_client_auth();
     Ok(config)
 }
