@@ -74,6 +74,8 @@ pub(crate) struct Lanes<T> {
     lanes: Vec<Lane<T>>,
     /// The lane that leads the next batch.
     turn: usize,
+    /// Emptied batch vectors, reused for the next batches instead of one allocation each.
+    spare: Vec<Vec<T>>,
     len: usize,
     bytes: usize,
 }
@@ -87,6 +89,7 @@ impl<T: Ready> Lanes<T> {
             limiter,
             lanes: vec![Lane::default()],
             turn: 0,
+            spare: Vec::new(),
             len: 0,
             bytes: 0,
         }
@@ -223,11 +226,23 @@ impl<T: Ready> Lanes<T> {
             .min()
     }
 
+    /// Keeps the vector of a settled batch (emptied) for a later one.
+    pub(crate) fn recycle(&mut self, mut records: Vec<T>) {
+        /// More than requests are usually in flight at once; more would only hold memory.
+        const KEPT: usize = 16;
+        records.clear();
+        if self.spare.len() < KEPT && records.capacity() > 0 {
+            self.spare.push(records);
+        }
+    }
+
     /// Up to `max_records` records and `max_bytes` bytes, each let through by its shard's
     /// limiter, lanes taking turns; due records first in each lane.
     pub(crate) fn take(&mut self, max_records: usize, max_bytes: usize, now: Instant) -> Batch<T> {
+        let mut records = self.spare.pop().unwrap_or_default();
+        records.reserve(self.len.min(max_records));
         let mut batch = Batch {
-            records: Vec::with_capacity(self.len.min(max_records)),
+            records,
             token_waits: Vec::new(),
         };
         let mut bytes = 0;

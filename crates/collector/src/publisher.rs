@@ -99,6 +99,9 @@ struct Cursor {
     /// What that record counts against the request and shard byte limits, kept here because
     /// the lanes ask for it several times per record and the record's bytes are elsewhere.
     size: usize,
+    /// The size of the record after it, read while the request that carries this one was
+    /// written (the record offsets were in cache then; when the answer comes they are not).
+    following: Option<usize>,
     /// Failed tries of that record.
     attempts: u32,
     /// When the submission's first record became ready to send.
@@ -142,6 +145,7 @@ impl Cursor {
     fn go_to(&mut self, next: usize) -> bool {
         self.next = next;
         self.attempts = 0;
+        self.following = None;
         match self.records.get(next) {
             Some(data) => {
                 self.size = record_size(&self.records.partition_key, data);
@@ -149,6 +153,25 @@ impl Cursor {
             }
             None => false,
         }
+    }
+
+    /// Moves on to the record after the acknowledged one; false if there is none.
+    fn advance(&mut self) -> bool {
+        match self.following.take() {
+            Some(size) => {
+                self.next += 1;
+                self.attempts = 0;
+                self.size = size;
+                true
+            }
+            None => self.go_to(self.next + 1),
+        }
+    }
+
+    /// Notes the size of the record after the current one, if there is one.
+    fn look_ahead(&mut self) {
+        let after = self.records.get(self.next + 1);
+        self.following = after.map(|data| record_size(&self.records.partition_key, data));
     }
 }
 
@@ -268,6 +291,7 @@ impl<S: RecordSink> Publisher<S> {
             records: s.records,
             next: 0,
             size: 0,
+            following: None,
             attempts: 0,
             since: Instant::now(),
             sent_at_ms: s.sent_at_ms,
@@ -327,7 +351,7 @@ impl<S: RecordSink> Publisher<S> {
         (!batch.records.is_empty()).then_some(batch.records)
     }
 
-    fn send(&mut self, batch: Vec<Cursor>) {
+    fn send(&mut self, mut batch: Vec<Cursor>) {
         // Written now, while the batch is here to borrow from; sent on a task of its own.
         let entries: Vec<Entry<'_>> = batch.iter().map(Cursor::entry).collect();
         let request = self.sink.request(&entries);
@@ -335,6 +359,9 @@ impl<S: RecordSink> Publisher<S> {
         let histograms = &self.stats.histograms;
         histograms.put_batch_records.observe(entries.len() as f64);
         drop(entries);
+        for cursor in &mut batch {
+            cursor.look_ahead();
+        }
         let sink = Arc::clone(&self.sink);
         let stats = Arc::clone(&self.stats);
         self.requests.spawn(batch, async move {
@@ -367,7 +394,7 @@ impl<S: RecordSink> Publisher<S> {
     /// Reads the result of a request, record by record.
     fn settle(
         &mut self,
-        cursors: Vec<Cursor>,
+        mut cursors: Vec<Cursor>,
         answer: Option<(Result<Vec<Outcome>, String>, Duration)>,
     ) {
         let (result, took) = match answer {
@@ -399,13 +426,13 @@ impl<S: RecordSink> Publisher<S> {
         }
         let mut failed = [0u64; PutFailure::ALL.len()];
         let mut map_stale = false;
-        for (mut cursor, outcome) in cursors.into_iter().zip(outcomes) {
+        for (mut cursor, outcome) in cursors.drain(..).zip(outcomes) {
             match outcome {
                 Outcome::Acked(shard) => {
                     // An answer from a shard other than the one the map expected: resharded.
                     map_stale |= shard.is_some() && shard.as_deref() != cursor.shard.as_deref();
                     Stats::add(&self.stats.events_published, 1);
-                    if !cursor.go_to(cursor.next + 1) {
+                    if !cursor.advance() {
                         Stats::add(&self.stats.submissions_published, 1);
                         if let Some(lag) = cursor.sent_at_ms.and_then(stats::seconds_since) {
                             self.stats.histograms.submission_lag.observe(lag);
@@ -430,6 +457,7 @@ impl<S: RecordSink> Publisher<S> {
                 }
             }
         }
+        self.lanes.recycle(cursors);
         for (kind, n) in PutFailure::ALL.into_iter().zip(failed) {
             self.stats.put_failed(kind, n);
         }

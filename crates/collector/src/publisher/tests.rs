@@ -427,3 +427,34 @@ async fn batches_stay_full_under_heavy_load() {
         sizes.len()
     );
 }
+
+#[test]
+fn a_cursor_counts_each_records_own_size_whether_looked_ahead_or_not() {
+    let key = "k".repeat(36);
+    let data: [&[u8]; 3] = [&[b'a'; 10], &[b'b'; 20], &[b'c'; 30]];
+    let mut cursor = Cursor {
+        key: 1,
+        records: Records::new(key.clone(), data),
+        next: 0,
+        size: 0,
+        following: None,
+        attempts: 2,
+        since: Instant::now(),
+        sent_at_ms: None,
+        hash_key: 0,
+        shard: None,
+    };
+    assert!(cursor.go_to(0));
+    assert_eq!((cursor.size, cursor.attempts), (36 + 10, 0));
+    // Sent: the next record's size is noted while its offsets are at hand.
+    cursor.look_ahead();
+    cursor.attempts = 1;
+    assert!(cursor.advance());
+    assert_eq!((cursor.next, cursor.size, cursor.attempts), (1, 36 + 20, 0));
+    assert_eq!(cursor.entry().data, data[1]);
+    // Not looked ahead (a path that skipped it): read from the records.
+    assert!(cursor.advance());
+    assert_eq!((cursor.next, cursor.size), (2, 36 + 30));
+    cursor.look_ahead();
+    assert!(!cursor.advance(), "the last record was acknowledged");
+}
