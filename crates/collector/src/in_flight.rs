@@ -38,7 +38,10 @@ struct Held {
 /// need no protection against chosen collisions: a multiplicative hash spreads them.
 type HeldMap = HashMap<MessageKey, Held, BuildHasherDefault<KeyHasher>>;
 
-/// Fibonacci hashing of a [`MessageKey`]: one multiplication instead of SipHash.
+/// A [`MessageKey`] times an odd constant: one multiplication instead of SipHash. The map picks
+/// a bucket by the hash's low bits, and for consecutive keys (the counter) the low bits of the
+/// product run through every value as the key's do, so buckets fill evenly; the top bits,
+/// which the map also reads, are well mixed.
 #[derive(Debug, Default)]
 struct KeyHasher(u64);
 

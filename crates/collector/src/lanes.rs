@@ -228,7 +228,8 @@ impl<T: Ready> Lanes<T> {
 
     /// Keeps the vector of a settled batch (emptied) for a later one.
     pub(crate) fn recycle(&mut self, mut records: Vec<T>) {
-        /// More than requests are usually in flight at once; more would only hold memory.
+        /// More than requests are usually in flight at once; more would only hold memory (at
+        /// most 16 vectors of 500 cursors, about 1.5 MiB, against the 64 MiB goal).
         const KEPT: usize = 16;
         records.clear();
         if self.spare.len() < KEPT && records.capacity() > 0 {

@@ -280,11 +280,6 @@ impl<S: RecordSink> Publisher<S> {
     }
 
     fn take(&mut self, s: Submitted) {
-        if s.records.is_empty() {
-            // Never sent here (the receiver deletes empty submissions); settle it anyway.
-            self.finish(s.key);
-            return;
-        }
         let mut cursor = Cursor {
             hash_key: hash_key(&s.records.partition_key, None).unwrap_or_default(),
             key: s.key,
@@ -297,7 +292,12 @@ impl<S: RecordSink> Publisher<S> {
             sent_at_ms: s.sent_at_ms,
             shard: None,
         };
-        cursor.go_to(0);
+        if !cursor.go_to(0) {
+            // No record: never sent here (the receiver deletes empty submissions); settle it
+            // anyway.
+            self.finish(cursor.key);
+            return;
+        }
         self.lanes.push_fresh(cursor);
     }
 
@@ -348,7 +348,12 @@ impl<S: RecordSink> Publisher<S> {
             let histograms = &self.stats.histograms;
             histograms.token_wait_seconds.observe(waited.as_secs_f64());
         }
-        (!batch.records.is_empty()).then_some(batch.records)
+        if batch.records.is_empty() {
+            // Every lane waits for tokens: keep the vector for the next batch.
+            self.lanes.recycle(batch.records);
+            return None;
+        }
+        Some(batch.records)
     }
 
     fn send(&mut self, mut batch: Vec<Cursor>) {

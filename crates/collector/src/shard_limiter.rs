@@ -60,7 +60,7 @@ struct Shard {
 }
 
 impl Shard {
-    /// A shard first offered a record at `now`: its whole limits, buckets full.
+    /// A shard first asked about at `now`: its whole limits, buckets full.
     fn new(limits: Limits, now: Instant) -> Self {
         let t = now.into_std();
         Shard {
@@ -86,7 +86,7 @@ impl Shard {
 pub(crate) struct ShardLimiter {
     /// `None` when the limiter is off: every record is let through.
     limits: Option<Limits>,
-    /// The open shards in order, each with its state once a record was offered to it.
+    /// The open shards in order, each with its state once it was first asked about.
     shards: Vec<(Arc<str>, Option<Shard>)>,
 }
 
@@ -221,8 +221,8 @@ impl ShardLimiter {
         s.bytes.drain(now.into_std());
     }
 
-    /// The share of `shard`'s limits this collector takes now (1 for a shard never offered a
-    /// record).
+    /// The share of `shard`'s limits this collector takes now (1 for a shard never asked
+    /// about).
     #[cfg(test)]
     pub(crate) fn share(&self, shard: usize, now: Instant) -> f64 {
         self.shards

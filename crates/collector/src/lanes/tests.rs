@@ -222,3 +222,50 @@ fn records_that_wait_for_a_shard_go_together_not_one_request_per_token() {
     assert_eq!(wake, t0 + Duration::from_millis(100), "a quantum of tokens");
     assert_eq!(l.take(500, 1 << 20, wake).records.len(), 100);
 }
+
+/// A partition key whose hash is in `from..=to`.
+fn key_between(from: u128, to: u128) -> String {
+    (0..)
+        .map(|i| format!("device-{i}"))
+        .find(|k| (from..=to).contains(&hash_key(k, None).unwrap_or_default()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_throttle_reaches_its_own_shard_before_and_after_a_reshard() {
+    let t0 = Instant::now();
+    let mut l = lanes();
+    l.set_map(two_shards());
+    let (low, high) = (key_in(true), key_in(false));
+    l.throttled("high", 0.5, t0);
+    l.throttled("gone", 0.5, t0);
+    l.push_due(rec("h", &high, t0));
+    l.push_due(rec("l", &low, t0));
+    assert_eq!(
+        names(&l.take(500, 1 << 20, t0)),
+        ["l"],
+        "only the throttled shard waits; a shard not in the map changes nothing"
+    );
+    // "low" splits in two: "high" moves from the second place to the third, its state with it.
+    let (half, quarter) = (u128::MAX / 2, u128::MAX / 4);
+    let range = |id: &str, start, end| ShardRange {
+        shard_id: id.into(),
+        start,
+        end,
+    };
+    l.set_map(Arc::new(ShardMap::new(vec![
+        range("low-a", 0, quarter),
+        range("low-b", quarter + 1, half),
+        range("high", half + 1, u128::MAX),
+    ])));
+    assert!(
+        l.take(500, 1 << 20, t0).records.is_empty(),
+        "high still waits after the reshard"
+    );
+    // A throttle after the reshard reaches the shard it names, wherever it now is.
+    let (a, b) = (key_between(0, quarter), key_between(quarter + 1, half));
+    l.throttled("low-b", 0.5, t0);
+    l.push_due(rec("a", &a, t0));
+    l.push_due(rec("b", &b, t0));
+    assert_eq!(names(&l.take(500, 1 << 20, t0)), ["a"]);
+}
