@@ -35,6 +35,25 @@ pub(crate) trait Ready {
     fn set_shard(&mut self, shard: Option<Arc<str>>);
 }
 
+/// A boxed record moves as a pointer between lanes, batches and requests.
+impl<T: Ready> Ready for Box<T> {
+    fn hash_key(&self) -> u128 {
+        (**self).hash_key()
+    }
+
+    fn size(&self) -> usize {
+        (**self).size()
+    }
+
+    fn since(&self) -> Instant {
+        (**self).since()
+    }
+
+    fn set_shard(&mut self, shard: Option<Arc<str>>) {
+        (**self).set_shard(shard);
+    }
+}
+
 #[derive(Debug)]
 struct Lane<T> {
     due: VecDeque<T>,

@@ -30,6 +30,10 @@
 //! last record is acknowledged goes to the deleter, and its lag (from SQS's `SentTimestamp`)
 //! is observed.
 
+// Cursors are boxed on purpose, in vectors too: they move between lanes, batches, requests and
+// backoff, and a pointer moves cheaper than a 200-byte cursor (docs/benchmarks.md).
+#![allow(clippy::vec_box)]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -175,6 +179,10 @@ impl Cursor {
     }
 }
 
+/// What a PutRecords task gives back: the outcomes (or the request's failure) and how long the
+/// call took.
+type PutAnswer = (Result<Vec<Outcome>, String>, Duration);
+
 /// Sends submissions' records to a [`RecordSink`] in order, and reports finished submissions.
 pub(crate) struct Publisher<S> {
     sink: Arc<S>,
@@ -186,13 +194,13 @@ pub(crate) struct Publisher<S> {
     /// flush interval for company while another request is in flight; records whose
     /// submission has waited already (later records, retries) go as soon as a request slot
     /// and their shard's tokens allow. Each is of another submission.
-    lanes: Lanes<Cursor>,
+    lanes: Lanes<Box<Cursor>>,
     shards: ShardMapFeed,
     concurrency: Concurrency,
     /// Records waiting out a backoff, by due time (the u64 breaks ties).
-    backing_off: BTreeMap<(Instant, u64), Cursor>,
+    backing_off: BTreeMap<(Instant, u64), Box<Cursor>>,
     tie: u64,
-    requests: RequestsInFlight<Cursor, (Result<Vec<Outcome>, String>, Duration)>,
+    requests: RequestsInFlight<Box<Cursor>, PutAnswer>,
 }
 
 impl<S: RecordSink> Publisher<S> {
@@ -280,7 +288,7 @@ impl<S: RecordSink> Publisher<S> {
     }
 
     fn take(&mut self, s: Submitted) {
-        let mut cursor = Cursor {
+        let mut cursor = Box::new(Cursor {
             hash_key: hash_key(&s.records.partition_key, None).unwrap_or_default(),
             key: s.key,
             records: s.records,
@@ -291,7 +299,7 @@ impl<S: RecordSink> Publisher<S> {
             since: Instant::now(),
             sent_at_ms: s.sent_at_ms,
             shard: None,
-        };
+        });
         if !cursor.go_to(0) {
             // No record: never sent here (the receiver deletes empty submissions); settle it
             // anyway.
@@ -328,7 +336,7 @@ impl<S: RecordSink> Publisher<S> {
     /// The next batch to send now, if the rules say one should go: records that have waited
     /// first, then new submissions' first records, each let through by its shard's limiter, up
     /// to the record and byte limits.
-    fn next_batch(&mut self, now: Instant, draining: bool) -> Option<Vec<Cursor>> {
+    fn next_batch(&mut self, now: Instant, draining: bool) -> Option<Vec<Box<Cursor>>> {
         if self.lanes.len() == 0 || self.requests.len() >= self.concurrency.limit() {
             return None;
         }
@@ -356,9 +364,9 @@ impl<S: RecordSink> Publisher<S> {
         Some(batch.records)
     }
 
-    fn send(&mut self, mut batch: Vec<Cursor>) {
+    fn send(&mut self, mut batch: Vec<Box<Cursor>>) {
         // Written now, while the batch is here to borrow from; sent on a task of its own.
-        let entries: Vec<Entry<'_>> = batch.iter().map(Cursor::entry).collect();
+        let entries: Vec<Entry<'_>> = batch.iter().map(|c| c.entry()).collect();
         let request = self.sink.request(&entries);
         Stats::add(&self.stats.put_requests, 1);
         let histograms = &self.stats.histograms;
@@ -397,11 +405,7 @@ impl<S: RecordSink> Publisher<S> {
     }
 
     /// Reads the result of a request, record by record.
-    fn settle(
-        &mut self,
-        mut cursors: Vec<Cursor>,
-        answer: Option<(Result<Vec<Outcome>, String>, Duration)>,
-    ) {
+    fn settle(&mut self, mut cursors: Vec<Box<Cursor>>, answer: Option<PutAnswer>) {
         let (result, took) = match answer {
             Some((result, took)) => (Some(result), took),
             None => (None, Duration::ZERO),
@@ -488,7 +492,7 @@ impl<S: RecordSink> Publisher<S> {
 
 /// For each shard that throttled records of one answer, the share of the answer's records for
 /// it that were throttled (none when nothing was).
-fn refused_by_shard(cursors: &[Cursor], outcomes: &[Outcome]) -> Vec<(Arc<str>, f64)> {
+fn refused_by_shard(cursors: &[Box<Cursor>], outcomes: &[Outcome]) -> Vec<(Arc<str>, f64)> {
     let is_throttle = |o: &Outcome| matches!(o, Outcome::Failed(code) if PutFailure::of_record(code) == PutFailure::Throughput);
     if !outcomes.iter().any(is_throttle) {
         return Vec::new();
