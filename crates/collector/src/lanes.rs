@@ -85,11 +85,11 @@ pub(crate) struct Batch<T> {
 #[derive(Debug)]
 pub(crate) struct Lanes<T> {
     map: Arc<ShardMap>,
-    /// The map's shard ids, shared with the records laned for them.
-    ids: Vec<Arc<str>>,
+    /// Follows the map's open shards, in its order: their ids (shared with the records laned
+    /// for them) and their limits.
     limiter: ShardLimiter,
-    /// One lane per open shard, in the map's order, then the unlimited lane of records whose
-    /// shard is not known.
+    /// One lane per open shard, lane `i` for the limiter's shard `i`, then the unlimited lane
+    /// of records whose shard is not known.
     lanes: Vec<Lane<T>>,
     /// The lane that leads the next batch.
     turn: usize,
@@ -104,7 +104,6 @@ impl<T: Ready> Lanes<T> {
     pub(crate) fn new(limiter: ShardLimiter) -> Self {
         Lanes {
             map: Arc::new(ShardMap::default()),
-            ids: Vec::new(),
             limiter,
             lanes: vec![Lane::default()],
             turn: 0,
@@ -126,20 +125,15 @@ impl<T: Ready> Lanes<T> {
 
     /// Open shards in the map.
     pub(crate) fn shards(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// The shard id of lane `i`, `None` for the unlimited lane.
-    fn id(&self, i: usize) -> Option<&Arc<str>> {
-        self.ids.get(i)
+        self.limiter.shards()
     }
 
     fn push(&mut self, mut record: T, due: bool) {
         let i = self
             .map
             .index_for(record.hash_key())
-            .unwrap_or(self.ids.len());
-        record.set_shard(self.id(i).cloned());
+            .unwrap_or(self.limiter.shards());
+        record.set_shard(self.limiter.id(i).cloned());
         self.len += 1;
         self.bytes += record.size();
         let Some(lane) = self.lanes.get_mut(i) else {
@@ -165,16 +159,18 @@ impl<T: Ready> Lanes<T> {
     /// Follows a new map: every waiting record goes to the lane of its shard in it, and the
     /// limiter forgets shards no longer open.
     pub(crate) fn set_map(&mut self, map: Arc<ShardMap>) {
-        self.ids = map
-            .ranges()
-            .iter()
-            .map(|r| Arc::from(r.shard_id.as_str()))
-            .collect();
-        self.limiter.set_shards(&self.ids);
+        self.limiter.set_shards(
+            map.ranges()
+                .iter()
+                .map(|r| Arc::from(r.shard_id.as_str()))
+                .collect(),
+        );
         self.map = map;
         let old = std::mem::replace(
             &mut self.lanes,
-            (0..=self.ids.len()).map(|_| Lane::default()).collect(),
+            (0..=self.limiter.shards())
+                .map(|_| Lane::default())
+                .collect(),
         );
         self.turn = 0;
         self.len = 0;

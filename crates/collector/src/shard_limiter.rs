@@ -81,7 +81,8 @@ impl Shard {
 /// The buckets and shares of every shard this collector writes to.
 ///
 /// Shards are named by their index in the open shards' list ([`ShardLimiter::set_shards`]), the
-/// lanes' order, so the per-record calls are an index, not a lookup by shard id.
+/// lanes' order, so the per-record calls are an index, not a lookup by shard id. That list is
+/// the lanes' only record of the open shards' ids ([`ShardLimiter::id`]).
 #[derive(Debug)]
 pub(crate) struct ShardLimiter {
     /// `None` when the limiter is off: every record is let through.
@@ -109,15 +110,28 @@ impl ShardLimiter {
 
     /// Follows the open shards (after a reshard): shard `i` is now `open[i]`. Shards still open
     /// keep their state; shards no longer open are forgotten.
-    pub(crate) fn set_shards(&mut self, open: &[Arc<str>]) {
+    pub(crate) fn set_shards(&mut self, open: Vec<Arc<str>>) {
         let mut known: HashMap<Arc<str>, Shard> = std::mem::take(&mut self.shards)
             .into_iter()
             .filter_map(|(id, shard)| Some((id, shard?)))
             .collect();
         self.shards = open
-            .iter()
-            .map(|id| (Arc::clone(id), known.remove(id)))
+            .into_iter()
+            .map(|id| {
+                let shard = known.remove(&id);
+                (id, shard)
+            })
             .collect();
+    }
+
+    /// How many open shards it follows.
+    pub(crate) fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The id of open shard `i`.
+    pub(crate) fn id(&self, i: usize) -> Option<&Arc<str>> {
+        self.shards.get(i).map(|(id, _)| id)
     }
 
     /// The index of shard `id` among the open shards.

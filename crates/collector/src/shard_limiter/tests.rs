@@ -23,7 +23,7 @@ fn ids(names: &[&str]) -> Vec<Arc<str>> {
 /// A limiter of `limits` for the open shards "a" and "b".
 fn limiter(limits: Limits) -> ShardLimiter {
     let mut l = ShardLimiter::new(limits);
-    l.set_shards(&ids(&["a", "b"]));
+    l.set_shards(ids(&["a", "b"]));
     l
 }
 
@@ -102,7 +102,7 @@ fn the_share_grows_back_to_the_whole_limit_and_no_further() {
 fn switched_off_it_lets_everything_through() {
     let t0 = Instant::now();
     let mut l = ShardLimiter::off();
-    l.set_shards(&ids(&["a"]));
+    l.set_shards(ids(&["a"]));
     assert!((0..100_000).all(|_| l.admit(A, 1_000_000, t0)));
     l.throttled(A, 0.1, t0);
     assert!(l.admit(A, 1, t0));
@@ -115,11 +115,11 @@ fn a_reshard_forgets_closed_shards_only() {
     let mut l = limiter(LIMITS);
     l.throttled(A, 0.1, t0);
     l.throttled(B, 0.1, t0);
-    l.set_shards(&ids(&["b", "c"]));
+    l.set_shards(ids(&["b", "c"]));
     assert_eq!(l.share(0, t0), DECREASE, "b keeps its share, now first");
     assert_eq!(l.share(1, t0), 1.0, "c is new");
     assert_eq!(l.index("a"), None);
-    l.set_shards(&ids(&["a", "b"]));
+    l.set_shards(ids(&["a", "b"]));
     assert_eq!(l.share(A, t0), 1.0, "a was forgotten");
     assert_eq!(l.share(B, t0), DECREASE);
 }
