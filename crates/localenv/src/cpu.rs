@@ -27,6 +27,22 @@ pub fn thread_cpu_time() -> Option<Duration> {
     stat_cpu_time("/proc/thread-self/stat")
 }
 
+/// The whole machine's CPU time so far, busy and in all (every core, from the first line of
+/// `/proc/stat`: idle and I/O wait are not busy), to tell how busy it was between two readings.
+pub fn machine_time() -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let all: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((ticks(all - idle), ticks(all)))
+}
+
 fn stat_cpu_time(path: &str) -> Option<Duration> {
     let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
@@ -71,5 +87,7 @@ mod tests {
         assert!(t > std::time::Duration::ZERO);
         let thread = super::thread_cpu_time().expect("own thread's /proc stat");
         assert!(thread > std::time::Duration::ZERO && thread <= t);
+        let (busy, all) = super::machine_time().expect("/proc/stat");
+        assert!(busy >= thread && busy <= all, "{busy:?} busy of {all:?}");
     }
 }

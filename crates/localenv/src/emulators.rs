@@ -34,6 +34,11 @@ impl Emulator {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Its process id, for its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Emulator {

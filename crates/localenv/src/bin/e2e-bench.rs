@@ -321,6 +321,95 @@ fn cpu_of(collectors: &[CollectorProcess]) -> Duration {
     collectors.iter().filter_map(CollectorProcess::cpu).sum()
 }
 
+/// Where the machine's CPU goes: the whole machine's, each emulator's, the collectors' and this
+/// process's own (its keep-alive proxy in front of SQS, its polling), read at two moments.
+/// The throughput / ceiling ratio of a drain depends on it: the ceilings are measured with one
+/// emulator busy at a time, the drain keeps both busy on the same cores.
+#[derive(Debug, Clone)]
+struct CpuSplit {
+    machine: Option<(Duration, Duration)>,
+    emulators: Vec<Option<Duration>>,
+    collectors: Duration,
+    no_collectors: bool,
+    own: Option<Duration>,
+}
+
+impl CpuSplit {
+    fn now(emulators: &[(&str, u32)], collectors: &[CollectorProcess]) -> CpuSplit {
+        CpuSplit {
+            machine: cpu::machine_time(),
+            emulators: emulators
+                .iter()
+                .map(|&(_, pid)| cpu::cpu_time(pid))
+                .collect(),
+            collectors: cpu_of(collectors),
+            no_collectors: collectors.is_empty(),
+            own: cpu::cpu_time(std::process::id()),
+        }
+    }
+
+    /// What was used since `start`, in cores over `elapsed` (the machine's as a share).
+    fn since(&self, start: &CpuSplit, elapsed: Duration) -> CpuShare {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let cores = |now: Option<Duration>, then: Option<Duration>| {
+            Some(now?.saturating_sub(then?).as_secs_f64() / secs)
+        };
+        CpuShare {
+            machine: self.machine.zip(start.machine).map(|((b1, a1), (b0, a0))| {
+                let all = a1.saturating_sub(a0).as_secs_f64();
+                let busy = b1.saturating_sub(b0).as_secs_f64();
+                (busy / all.max(1e-9), all / secs)
+            }),
+            emulators: self
+                .emulators
+                .iter()
+                .zip(&start.emulators)
+                .map(|(&now, &then)| cores(now, then))
+                .collect(),
+            collectors: (!self.no_collectors).then(|| {
+                self.collectors
+                    .saturating_sub(start.collectors)
+                    .as_secs_f64()
+                    / secs
+            }),
+            own: cores(self.own, start.own),
+        }
+    }
+}
+
+/// [`CpuSplit::since`]: cores used, and the machine's busy share and core count. "This
+/// benchmark" is this process: its raw loops during a ceiling, its SQS keep-alive proxy and its
+/// polling during a drain.
+#[derive(Debug)]
+struct CpuShare {
+    machine: Option<(f64, f64)>,
+    emulators: Vec<Option<f64>>,
+    collectors: Option<f64>,
+    own: Option<f64>,
+}
+
+impl CpuShare {
+    fn print(&self, during: &str, emulators: &[(&str, u32)]) {
+        let cores = |c: Option<f64>| c.map_or("-".to_owned(), |c| format!("{c:.2}"));
+        let machine = self.machine.map_or("-".to_owned(), |(busy, cores)| {
+            format!("{:.0} % busy of {cores:.0} cores", busy * 100.0)
+        });
+        let each: Vec<String> = emulators
+            .iter()
+            .zip(&self.emulators)
+            .map(|(&(name, _), &c)| format!("{name} {}", cores(c)))
+            .collect();
+        let collectors = self
+            .collectors
+            .map_or(String::new(), |c| format!(", collector(s) {c:.2}"));
+        println!(
+            "CPU in {during:<16}machine {machine}; cores used: {}{collectors}, this benchmark {}",
+            each.join(", "),
+            cores(self.own)
+        );
+    }
+}
+
 /// The collectors' CPU and work so far, sampled through a drain.
 #[derive(Debug, Clone, Copy)]
 struct Progress {
@@ -508,7 +597,13 @@ async fn main() -> Result<()> {
     };
     match args.offered {
         Some(per_sec) => offered(&args, &clients, &endpoints, per_sec).await,
-        None => drain(&args, &clients, &endpoints).await,
+        None => {
+            let emulators = [
+                (args.sqs.as_str(), sqs_emulator.pid()),
+                ("kinesalite", kinesis_emulator.pid()),
+            ];
+            drain(&args, &clients, &endpoints, &emulators).await
+        }
     }
 }
 
@@ -536,14 +631,25 @@ async fn sdk_call_cost(clients: &Clients) -> Result<()> {
 }
 
 /// Fills the queue, then drains it with the collectors.
-async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<()> {
+async fn drain(
+    args: &Args,
+    clients: &Clients,
+    endpoints: &Endpoints,
+    emulators: &[(&str, u32)],
+) -> Result<()> {
     eprintln!(
         "measuring the emulator's ceiling ({} s raw PutRecords loop)...",
         args.ceiling_secs
     );
+    let split_at_start = CpuSplit::now(emulators, &[]);
+    let started = Instant::now();
     let ceiling = ceiling(clients, args.shards, args.ceiling_secs).await?;
+    let kinesis_split = CpuSplit::now(emulators, &[]).since(&split_at_start, started.elapsed());
     eprintln!("measuring the SQS emulator's ceiling (a raw receive and delete loop)...");
+    let split_at_start = CpuSplit::now(emulators, &[]);
+    let started = Instant::now();
     let sqs_ceiling = sqs_ceiling(clients, 5_000).await?;
+    let sqs_split = CpuSplit::now(emulators, &[]).since(&split_at_start, started.elapsed());
     let queue_url = create_queue_and_stream(clients, "submissions", "events", args.shards).await?;
     // A device per submission or so: partition keys spread over the shards.
     let mut fleet = fleet(args.submissions, args.min_events..=args.max_events, 42);
@@ -571,6 +677,7 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
     eprintln!("draining with {} collector(s)...", args.collectors.max(1));
     let collectors = start_collectors(args, &collector_env(endpoints))?;
     let started = Instant::now();
+    let split_at_start = CpuSplit::now(emulators, &collectors);
     let mut gauges = Gauges::default();
     let mut last_sample = Instant::now();
     let mut progress = Vec::new();
@@ -591,6 +698,7 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let elapsed = started.elapsed();
+    let split = CpuSplit::now(emulators, &collectors).since(&split_at_start, elapsed);
     let cpu = cpu_of(&collectors);
     let put_p50 = put_records_p50(&collectors).await;
     let batch = mean_batch(&collectors).await;
@@ -685,6 +793,9 @@ async fn drain(args: &Args, clients: &Clients, endpoints: &Endpoints) -> Result<
     );
     gauges.print(args.collectors.max(1));
     print_refused(endpoints, published);
+    kinesis_split.print("Kinesis ceiling", emulators);
+    sqs_split.print("SQS ceiling", emulators);
+    split.print("the drain", emulators);
     if published < expected {
         bail!("{} events missing", expected - published);
     }
