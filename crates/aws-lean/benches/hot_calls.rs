@@ -15,6 +15,11 @@
 //!   loopback connection, parsing. The server's own work is in both figures alike.
 //! - `client_cpu/*`: the same calls with the server on a thread of its own, timed by the
 //!   client thread's CPU time: the client's own cost per call, what the collector would pay.
+//! - `*/bare_exchange` (in `call/` and `client_cpu/`): the floor under each lean call, the same
+//!   request bytes sent through the lean client's transport and the answer collected, with
+//!   nothing written, signed or parsed: what HTTP/1.1 on loopback and the wake-up cost alone.
+//! - `*/raw_tcp`: under that, the same request bytes written to a kept-alive TCP connection and
+//!   the answer read by hand: the kernel's loopback and the runtime's wake-up, without hyper.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,12 +41,14 @@ use hyper_util::rt::TokioIo;
 use telemetry_aws_lean::kinesis::{put_records_len, read_put_records, write_put_records};
 use telemetry_aws_lean::signing::Signer;
 use telemetry_aws_lean::sqs::{read_batch, read_receive, write_batch, write_receive};
+use telemetry_aws_lean::transport::Transport;
 use telemetry_aws_lean::{BatchEntry, LeanClients, Receive, Record};
 use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::profile::Profile;
 use telemetry_localenv::cpu::thread_cpu_time;
 use telemetry_model::record::time_processed_now;
 use telemetry_model::{PartitionKeySource, Records, Submission};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RECORDS_PER_PUT: usize = 100;
 const MESSAGES_PER_RECEIVE: usize = 10;
@@ -516,8 +523,165 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
             lean.sqs.delete_batch(queue_url, &batch).await.unwrap()
         })
     });
+    // The floor under each lean call: the same bytes exchanged through the lean client's own
+    // transport (hyper-util's pooled client, hyper, the kernel's loopback, the wake-up for the
+    // answer) with nothing written, signed or read: a request built once, its body shared.
+    let transport = Transport::new(Duration::from_secs(10)).unwrap();
+    let bare = |target: &'static str, json: &'static str, body: Vec<u8>| {
+        let body = Bytes::from(body);
+        let (transport, url) = (transport.clone(), url.clone());
+        move || {
+            let request = http::Request::post(&url)
+                .header("content-type", json)
+                .header("x-amz-target", target)
+                .header("x-amz-date", "20261130T120000Z")
+                .header("authorization", BARE_AUTHORIZATION)
+                .body(Full::new(body.clone()))
+                .unwrap();
+            let transport = transport.clone();
+            async move { transport.send(request).await.unwrap().body.len() }
+        }
+    };
+    let put_body = {
+        let batch: Vec<Record<'_>> = records
+            .iter()
+            .map(|r| Record {
+                partition_key: &r.partition_key,
+                data: r.get(0).unwrap_or_default(),
+            })
+            .collect();
+        let mut buf = Vec::with_capacity(put_records_len("events", &batch));
+        write_put_records(&mut buf, "events", &batch);
+        buf
+    };
+    let receive_body = {
+        let mut buf = Vec::new();
+        let receive = Receive {
+            queue_url,
+            max_messages: 10,
+            visibility_timeout_secs: 30,
+            wait_time_secs: 20,
+        };
+        write_receive(&mut buf, &receive);
+        buf
+    };
+    let delete_body = {
+        let mut buf = Vec::new();
+        write_batch(&mut buf, queue_url, &entries(ids, handles), None);
+        buf
+    };
+    group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
+    let call = bare(
+        "Kinesis_20131202.PutRecords",
+        "application/x-amz-json-1.1",
+        put_body.clone(),
+    );
+    group.bench_function(BenchmarkId::new("put_records", "bare_exchange"), |b| {
+        measure(b, &runtime, how, &call)
+    });
+    group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
+    let call = bare(
+        "AmazonSQS.ReceiveMessage",
+        "application/x-amz-json-1.0",
+        receive_body.clone(),
+    );
+    group.bench_function(BenchmarkId::new("receive", "bare_exchange"), |b| {
+        measure(b, &runtime, how, &call)
+    });
+    let call = bare(
+        "AmazonSQS.DeleteMessageBatch",
+        "application/x-amz-json-1.0",
+        delete_body.clone(),
+    );
+    group.bench_function(BenchmarkId::new("delete_batch", "bare_exchange"), |b| {
+        measure(b, &runtime, how, &call)
+    });
+    // Under hyper: the same request bytes written to a kept-alive TCP connection and the
+    // answer read to its end, by hand (the answer's `content-length`): the kernel's loopback
+    // and the runtime's wake-up alone.
+    let raw = |target: &'static str, json: &'static str, body: &[u8]| {
+        let mut request = format!(
+            "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {json}\r\nx-amz-target: {target}\r\n\
+             x-amz-date: 20261130T120000Z\r\nauthorization: {BARE_AUTHORIZATION}\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        let stream = runtime
+            .block_on(tokio::net::TcpStream::connect(addr))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let conn = std::sync::Arc::new(tokio::sync::Mutex::new((stream, Vec::new())));
+        let request = Bytes::from(request);
+        move || {
+            let (conn, request) = (conn.clone(), request.clone());
+            async move {
+                let mut conn = conn.lock().await;
+                let (stream, answer) = &mut *conn;
+                stream.write_all(&request).await.unwrap();
+                answer.clear();
+                read_answer(stream, answer).await
+            }
+        }
+    };
+    group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
+    let call = raw(
+        "Kinesis_20131202.PutRecords",
+        "application/x-amz-json-1.1",
+        &put_body,
+    );
+    group.bench_function(BenchmarkId::new("put_records", "raw_tcp"), |b| {
+        measure(b, &runtime, how, &call)
+    });
+    group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
+    let call = raw(
+        "AmazonSQS.ReceiveMessage",
+        "application/x-amz-json-1.0",
+        &receive_body,
+    );
+    group.bench_function(BenchmarkId::new("receive", "raw_tcp"), |b| {
+        measure(b, &runtime, how, &call)
+    });
+    let call = raw(
+        "AmazonSQS.DeleteMessageBatch",
+        "application/x-amz-json-1.0",
+        &delete_body,
+    );
+    group.bench_function(BenchmarkId::new("delete_batch", "raw_tcp"), |b| {
+        measure(b, &runtime, how, &call)
+    });
     group.finish();
 }
+
+/// Reads one HTTP/1.1 answer with a `content-length` from `stream` into `answer`; its length.
+async fn read_answer(stream: &mut tokio::net::TcpStream, answer: &mut Vec<u8>) -> usize {
+    let mut chunk = [0u8; 65_536];
+    loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        answer.extend_from_slice(&chunk[..n]);
+        let Some(head) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head_text = std::str::from_utf8(&answer[..head])
+            .unwrap()
+            .to_ascii_lowercase();
+        let length: usize = head_text
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        if answer.len() >= head + 4 + length {
+            return length;
+        }
+    }
+}
+
+/// An `authorization` header of a signed request's length, for the bare exchanges.
+const BARE_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKID/20261130/us-east-1/kinesis/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-date;x-amz-target, Signature=0000000000000000000000000000000000000000000000000000000000000000";
 
 criterion_group!(benches, wire, sigv4, calls);
 criterion_main!(benches);
