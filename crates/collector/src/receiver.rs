@@ -122,8 +122,10 @@ impl<Q: Queue> Receiver<Q> {
             }
             Stats::add(&self.stats.received, messages.len() as u64);
             let mut held = Vec::with_capacity(messages.len());
-            for message in messages {
-                let Some(receipt) = message.receipt_handle.clone() else {
+            for mut message in messages {
+                // Moved into the registry, which keeps it for the delete: the message's own
+                // copy is not read again.
+                let Some(receipt) = message.receipt_handle.take() else {
                     tracing::warn!(message_id = message.message_id.as_str(),
                         "a message came without a receipt handle; it cannot be deleted and is skipped");
                     continue;
