@@ -42,6 +42,7 @@ use telemetry_aws_lean::kinesis::{put_records_len, read_put_records, write_put_r
 use telemetry_aws_lean::signing::Signer;
 use telemetry_aws_lean::sqs::{read_batch, read_receive, write_batch, write_receive};
 use telemetry_aws_lean::transport::Transport;
+use telemetry_aws_lean::{kinesis, sqs};
 use telemetry_aws_lean::{BatchEntry, LeanClients, Receive, Record};
 use telemetry_fleet::generator::Fleet;
 use telemetry_fleet::profile::Profile;
@@ -72,6 +73,18 @@ fn fleet_records(bodies: &[String]) -> Vec<Records> {
             Submission::decode(b.as_bytes())
                 .and_then(|s| s.explode(&now, PartitionKeySource::DeviceId))
                 .expect("valid fleet submission")
+        })
+        .collect()
+}
+
+/// The first record of each submission, as the publisher puts one record of each submission in
+/// a request.
+fn first_records(records: &[Records]) -> Vec<Record<'_>> {
+    records
+        .iter()
+        .map(|r| Record {
+            partition_key: &r.partition_key,
+            data: r.get(0).unwrap_or_default(),
         })
         .collect()
 }
@@ -138,14 +151,7 @@ fn entries<'a>(ids: &'a [String], receipts: &'a [String]) -> Vec<BatchEntry<'a>>
 fn wire(c: &mut Criterion) {
     let bodies = fleet_bodies(RECORDS_PER_PUT);
     let records = fleet_records(&bodies);
-    // One record of each submission per request, as the publisher sends them.
-    let batch: Vec<Record<'_>> = records
-        .iter()
-        .map(|r| Record {
-            partition_key: &r.partition_key,
-            data: r.get(0).unwrap_or_default(),
-        })
-        .collect();
+    let batch = first_records(&records);
     let mut group = c.benchmark_group("put_records");
     group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
     let mut buf = Vec::new();
@@ -453,13 +459,7 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
     });
     group.bench_function(BenchmarkId::new("put_records", "lean"), |b| {
         measure(b, &runtime, how, move || async move {
-            let batch: Vec<Record<'_>> = records
-                .iter()
-                .map(|r| Record {
-                    partition_key: &r.partition_key,
-                    data: r.get(0).unwrap_or_default(),
-                })
-                .collect();
+            let batch = first_records(records);
             lean.kinesis.put_records("events", &batch).await.unwrap()
         })
     });
@@ -523,33 +523,15 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
             lean.sqs.delete_batch(queue_url, &batch).await.unwrap()
         })
     });
-    // The floor under each lean call: the same bytes exchanged through the lean client's own
-    // transport (hyper-util's pooled client, hyper, the kernel's loopback, the wake-up for the
-    // answer) with nothing written, signed or read: a request built once, its body shared.
+    // The floor under each lean call, two ways. `bare_exchange`: the same bytes exchanged
+    // through the lean client's own transport (hyper-util's pooled client, hyper, the kernel's
+    // loopback, the wake-up for the answer) with nothing written, signed or read (the request's
+    // head is built per call as the lean client builds it, its body shared). `raw_tcp`: the same
+    // bytes written to a kept-alive TCP connection and the answer read to its end by hand (its
+    // `content-length`): the kernel's loopback and the runtime's wake-up alone.
     let transport = Transport::new(Duration::from_secs(10)).unwrap();
-    let bare = |target: &'static str, json: &'static str, body: Vec<u8>| {
-        let body = Bytes::from(body);
-        let (transport, url) = (transport.clone(), url.clone());
-        move || {
-            let request = http::Request::post(&url)
-                .header("content-type", json)
-                .header("x-amz-target", target)
-                .header("x-amz-date", "20261130T120000Z")
-                .header("authorization", BARE_AUTHORIZATION)
-                .body(Full::new(body.clone()))
-                .unwrap();
-            let transport = transport.clone();
-            async move { transport.send(request).await.unwrap().body.len() }
-        }
-    };
     let put_body = {
-        let batch: Vec<Record<'_>> = records
-            .iter()
-            .map(|r| Record {
-                partition_key: &r.partition_key,
-                data: r.get(0).unwrap_or_default(),
-            })
-            .collect();
+        let batch = first_records(records);
         let mut buf = Vec::with_capacity(put_records_len("events", &batch));
         write_put_records(&mut buf, "events", &batch);
         buf
@@ -570,97 +552,95 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
         write_batch(&mut buf, queue_url, &entries(ids, handles), None);
         buf
     };
-    group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
-    let call = bare(
-        "Kinesis_20131202.PutRecords",
-        "application/x-amz-json-1.1",
-        put_body.clone(),
-    );
-    group.bench_function(BenchmarkId::new("put_records", "bare_exchange"), |b| {
-        measure(b, &runtime, how, &call)
-    });
-    group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
-    let call = bare(
-        "AmazonSQS.ReceiveMessage",
-        "application/x-amz-json-1.0",
-        receive_body.clone(),
-    );
-    group.bench_function(BenchmarkId::new("receive", "bare_exchange"), |b| {
-        measure(b, &runtime, how, &call)
-    });
-    let call = bare(
-        "AmazonSQS.DeleteMessageBatch",
-        "application/x-amz-json-1.0",
-        delete_body.clone(),
-    );
-    group.bench_function(BenchmarkId::new("delete_batch", "bare_exchange"), |b| {
-        measure(b, &runtime, how, &call)
-    });
-    // Under hyper: the same request bytes written to a kept-alive TCP connection and the
-    // answer read to its end, by hand (the answer's `content-length`): the kernel's loopback
-    // and the runtime's wake-up alone.
-    let raw = |target: &'static str, json: &'static str, body: &[u8]| {
-        let mut request = format!(
-            "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {json}\r\nx-amz-target: {target}\r\n\
-             x-amz-date: 20261130T120000Z\r\nauthorization: {BARE_AUTHORIZATION}\r\n\
-             content-length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        request.extend_from_slice(body);
-        let stream = runtime
-            .block_on(tokio::net::TcpStream::connect(addr))
-            .unwrap();
-        stream.set_nodelay(true).unwrap();
-        let conn = std::sync::Arc::new(tokio::sync::Mutex::new((stream, Vec::new())));
-        let request = Bytes::from(request);
-        move || {
-            let (conn, request) = (conn.clone(), request.clone());
-            async move {
-                let mut conn = conn.lock().await;
-                let (stream, answer) = &mut *conn;
-                stream.write_all(&request).await.unwrap();
-                answer.clear();
-                read_answer(stream, answer).await
+    let floors = [
+        (
+            "put_records",
+            RECORDS_PER_PUT,
+            kinesis::PUT_RECORDS,
+            kinesis::CONTENT_TYPE,
+            &[][..],
+            put_body,
+        ),
+        (
+            "receive",
+            MESSAGES_PER_RECEIVE,
+            sqs::RECEIVE_MESSAGE,
+            sqs::CONTENT_TYPE,
+            sqs::PROTOCOL_HEADERS,
+            receive_body,
+        ),
+        (
+            "delete_batch",
+            MESSAGES_PER_RECEIVE,
+            sqs::DELETE_MESSAGE_BATCH,
+            sqs::CONTENT_TYPE,
+            sqs::PROTOCOL_HEADERS,
+            delete_body,
+        ),
+    ];
+    for (call, elements, target, content_type, protocol, body) in floors {
+        group.throughput(Throughput::Elements(elements as u64));
+        let mut head = vec![
+            ("content-type", content_type),
+            ("x-amz-target", target),
+            ("x-amz-date", "20261130T120000Z"),
+            ("authorization", BARE_AUTHORIZATION),
+        ];
+        head.extend_from_slice(protocol);
+        let bare = {
+            let (transport, url, head) = (&transport, url.as_str(), head.as_slice());
+            let body = Bytes::from(body.clone());
+            move || {
+                let mut request = http::Request::post(url);
+                for (name, value) in head {
+                    request = request.header(*name, *value);
+                }
+                let request = request.body(Full::new(body.clone())).unwrap();
+                async move { transport.send(request).await.unwrap().body.len() }
             }
-        }
-    };
-    group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
-    let call = raw(
-        "Kinesis_20131202.PutRecords",
-        "application/x-amz-json-1.1",
-        &put_body,
-    );
-    group.bench_function(BenchmarkId::new("put_records", "raw_tcp"), |b| {
-        measure(b, &runtime, how, &call)
-    });
-    group.throughput(Throughput::Elements(MESSAGES_PER_RECEIVE as u64));
-    let call = raw(
-        "AmazonSQS.ReceiveMessage",
-        "application/x-amz-json-1.0",
-        &receive_body,
-    );
-    group.bench_function(BenchmarkId::new("receive", "raw_tcp"), |b| {
-        measure(b, &runtime, how, &call)
-    });
-    let call = raw(
-        "AmazonSQS.DeleteMessageBatch",
-        "application/x-amz-json-1.0",
-        &delete_body,
-    );
-    group.bench_function(BenchmarkId::new("delete_batch", "raw_tcp"), |b| {
-        measure(b, &runtime, how, &call)
-    });
+        };
+        group.bench_function(BenchmarkId::new(call, "bare_exchange"), |b| {
+            measure(b, &runtime, how, &bare)
+        });
+        let raw = {
+            let mut request = format!("POST / HTTP/1.1\r\nhost: {addr}\r\n");
+            for (name, value) in &head {
+                request.push_str(&format!("{name}: {value}\r\n"));
+            }
+            request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+            let mut request = request.into_bytes();
+            request.extend_from_slice(&body);
+            let request = Bytes::from(request);
+            let stream = runtime
+                .block_on(tokio::net::TcpStream::connect(addr))
+                .unwrap();
+            stream.set_nodelay(true).unwrap();
+            let conn = std::sync::Arc::new(tokio::sync::Mutex::new((stream, Vec::new())));
+            move || {
+                let (conn, request) = (std::sync::Arc::clone(&conn), request.clone());
+                async move {
+                    let mut conn = conn.lock().await;
+                    let (stream, answer) = &mut *conn;
+                    stream.write_all(&request).await.unwrap();
+                    answer.clear();
+                    read_answer(stream, answer).await
+                }
+            }
+        };
+        group.bench_function(BenchmarkId::new(call, "raw_tcp"), |b| {
+            measure(b, &runtime, how, &raw)
+        });
+    }
     group.finish();
 }
 
-/// Reads one HTTP/1.1 answer with a `content-length` from `stream` into `answer`; its length.
+/// Reads one HTTP/1.1 answer with a `content-length` from `stream`, appending to `answer` (its
+/// capacity kept from call to call, so that reading allocates nothing); the body's length.
 async fn read_answer(stream: &mut tokio::net::TcpStream, answer: &mut Vec<u8>) -> usize {
-    let mut chunk = [0u8; 65_536];
     loop {
-        let n = stream.read(&mut chunk).await.unwrap();
+        answer.reserve(65_536);
+        let n = stream.read_buf(answer).await.unwrap();
         assert!(n > 0, "the server closed the connection");
-        answer.extend_from_slice(&chunk[..n]);
         let Some(head) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
             continue;
         };

@@ -29,6 +29,7 @@ pub fn thread_cpu_time() -> Option<Duration> {
 
 /// The whole machine's CPU time so far, busy and in all (every core, from the first line of
 /// `/proc/stat`: idle and I/O wait are not busy), to tell how busy it was between two readings.
+/// On a virtual machine, time the hypervisor gave to other guests (steal) counts as busy.
 pub fn machine_time() -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;

@@ -135,7 +135,12 @@ fn fleet(devices: usize, events_per_type: RangeInclusive<usize>, seed: u64) -> F
 }
 
 /// Records/s of a raw PutRecords loop: 8 requests of 500 records in flight for `secs`.
-async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
+async fn ceiling(
+    clients: &Clients,
+    shards: i32,
+    secs: u64,
+    emulators: &[(&str, u32)],
+) -> Result<(f64, CpuShare)> {
     create_stream(clients, "ceiling", shards).await?;
     let mut fleet = fleet(500, 4..=4, 7);
     let mut records = Vec::new();
@@ -160,6 +165,7 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     records.truncate(500);
     let acked = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(secs);
+    let split_at_start = CpuSplit::now(emulators, &[]);
     let started = Instant::now();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -188,13 +194,22 @@ async fn ceiling(clients: &Clients, shards: i32, secs: u64) -> Result<f64> {
     for t in tasks {
         t.await?;
     }
-    Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let elapsed = started.elapsed();
+    let split = CpuSplit::now(emulators, &[]).since(&split_at_start, elapsed);
+    Ok((
+        acked.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(),
+        split,
+    ))
 }
 
 /// Messages/s of a raw SQS loop, the queue's side of the ceiling: `messages` sent to a queue of
 /// their own, then received and deleted ten at a time by four loops (as the collector's four
 /// receivers do) until none is left.
-async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
+async fn sqs_ceiling(
+    clients: &Clients,
+    messages: usize,
+    emulators: &[(&str, u32)],
+) -> Result<(f64, CpuShare)> {
     let url = clients
         .sqs
         .create_queue()
@@ -208,6 +223,7 @@ async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
         .await
         .context("fill the ceiling's queue")?;
     let done = Arc::new(AtomicU64::new(0));
+    let split_at_start = CpuSplit::now(emulators, &[]);
     let started = Instant::now();
     let loops: Vec<_> = (0..4)
         .map(|_| {
@@ -262,7 +278,12 @@ async fn sqs_ceiling(clients: &Clients, messages: usize) -> Result<f64> {
     for l in loops {
         l.await?;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let elapsed = started.elapsed();
+    let split = CpuSplit::now(emulators, &[]).since(&split_at_start, elapsed);
+    Ok((
+        done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(),
+        split,
+    ))
 }
 
 /// Prints the client CPU and wall time of one call, over 2,000 sequential calls.
@@ -378,8 +399,9 @@ impl CpuSplit {
 }
 
 /// [`CpuSplit::since`]: cores used, and the machine's busy share and core count. "This
-/// benchmark" is this process: its raw loops during a ceiling, its SQS keep-alive proxy and its
-/// polling during a drain.
+/// benchmark" is this process: its raw loops during a ceiling (the loop alone, not the filling
+/// before it); during a drain its SQS keep-alive proxy and its polling, and with `--production`
+/// the production-shaped proxies (TLS, signature checks, shard limits) too.
 #[derive(Debug)]
 struct CpuShare {
     machine: Option<(f64, f64)>,
@@ -641,15 +663,10 @@ async fn drain(
         "measuring the emulator's ceiling ({} s raw PutRecords loop)...",
         args.ceiling_secs
     );
-    let split_at_start = CpuSplit::now(emulators, &[]);
-    let started = Instant::now();
-    let ceiling = ceiling(clients, args.shards, args.ceiling_secs).await?;
-    let kinesis_split = CpuSplit::now(emulators, &[]).since(&split_at_start, started.elapsed());
+    let (ceiling, kinesis_split) =
+        ceiling(clients, args.shards, args.ceiling_secs, emulators).await?;
     eprintln!("measuring the SQS emulator's ceiling (a raw receive and delete loop)...");
-    let split_at_start = CpuSplit::now(emulators, &[]);
-    let started = Instant::now();
-    let sqs_ceiling = sqs_ceiling(clients, 5_000).await?;
-    let sqs_split = CpuSplit::now(emulators, &[]).since(&split_at_start, started.elapsed());
+    let (sqs_ceiling, sqs_split) = sqs_ceiling(clients, 5_000, emulators).await?;
     let queue_url = create_queue_and_stream(clients, "submissions", "events", args.shards).await?;
     // A device per submission or so: partition keys spread over the shards.
     let mut fleet = fleet(args.submissions, args.min_events..=args.max_events, 42);
