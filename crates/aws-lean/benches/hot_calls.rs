@@ -20,6 +20,8 @@
 //!   nothing written, signed or parsed: what HTTP/1.1 on loopback and the wake-up cost alone.
 //! - `*/raw_tcp`: under that, the same request bytes written to a kept-alive TCP connection and
 //!   the answer read by hand: the kernel's loopback and the runtime's wake-up, without hyper.
+//! - `*/hyper_in_task`: the same bytes on a hyper HTTP/1.1 connection that the calling task
+//!   drives itself (no pool, no connection task): what a transport of that shape would save.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -630,8 +632,74 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
         group.bench_function(BenchmarkId::new(call, "raw_tcp"), |b| {
             measure(b, &runtime, how, &raw)
         });
+        let in_task = {
+            let (url, head) = (url.as_str(), head.as_slice());
+            let body = Bytes::from(body.clone());
+            let stream = runtime
+                .block_on(tokio::net::TcpStream::connect(addr))
+                .unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (sender, conn) = runtime
+                .block_on(hyper::client::conn::http1::handshake(TokioIo::new(stream)))
+                .unwrap();
+            let conn = std::sync::Arc::new(tokio::sync::Mutex::new((sender, conn)));
+            move || {
+                let mut request = http::Request::post(url);
+                for (name, value) in head {
+                    request = request.header(*name, *value);
+                }
+                let request = request.body(Full::new(body.clone())).unwrap();
+                let conn = std::sync::Arc::clone(&conn);
+                async move {
+                    let mut guard = conn.lock().await;
+                    let (sender, conn) = &mut *guard;
+                    exchange_in_task(sender, conn, request).await
+                }
+            }
+        };
+        group.bench_function(BenchmarkId::new(call, "hyper_in_task"), |b| {
+            measure(b, &runtime, how, &in_task)
+        });
     }
     group.finish();
+}
+
+/// One exchange on a hyper HTTP/1.1 connection driven by the calling task itself (no
+/// connection task, no pool): the connection is polled while the answer is awaited and read.
+async fn exchange_in_task(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    conn: &mut hyper::client::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+) -> usize {
+    use std::future::Future;
+    use std::task::Poll;
+    std::future::poll_fn(|cx| {
+        let _ = conn.poll_without_shutdown(cx);
+        sender.poll_ready(cx)
+    })
+    .await
+    .unwrap();
+    let answer = sender.send_request(request);
+    let mut answer = std::pin::pin!(async move {
+        let response = answer.await.unwrap();
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .len()
+    });
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(n) = answer.as_mut().poll(cx) {
+            return Poll::Ready(n);
+        }
+        if let Poll::Ready(r) = conn.poll_without_shutdown(cx) {
+            panic!("the connection ended: {r:?}");
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Reads one HTTP/1.1 answer with a `content-length` from `stream`, appending to `answer` (its
