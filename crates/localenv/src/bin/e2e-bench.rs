@@ -203,8 +203,8 @@ async fn ceiling(
 }
 
 /// Messages/s of a raw SQS loop, the queue's side of the ceiling: `messages` sent to a queue of
-/// their own, then received and deleted ten at a time by four loops (as the collector's four
-/// receivers do) until none is left.
+/// their own, then received and deleted ten at a time by four loops until none is left (the
+/// collector runs eight receive loops by default; LocalStack, at a core, sets the pace of both).
 async fn sqs_ceiling(
     clients: &Clients,
     messages: usize,
