@@ -350,8 +350,8 @@ fn cpu_of(collectors: &[CollectorProcess]) -> Duration {
 struct CpuSplit {
     machine: Option<(Duration, Duration)>,
     emulators: Vec<Option<Duration>>,
-    collectors: Duration,
-    no_collectors: bool,
+    /// `None` when no collector runs (a ceiling loop).
+    collectors: Option<Duration>,
     own: Option<Duration>,
 }
 
@@ -363,8 +363,7 @@ impl CpuSplit {
                 .iter()
                 .map(|&(_, pid)| cpu::cpu_time(pid))
                 .collect(),
-            collectors: cpu_of(collectors),
-            no_collectors: collectors.is_empty(),
+            collectors: (!collectors.is_empty()).then(|| cpu_of(collectors)),
             own: cpu::cpu_time(std::process::id()),
         }
     }
@@ -387,12 +386,7 @@ impl CpuSplit {
                 .zip(&start.emulators)
                 .map(|(&now, &then)| cores(now, then))
                 .collect(),
-            collectors: (!self.no_collectors).then(|| {
-                self.collectors
-                    .saturating_sub(start.collectors)
-                    .as_secs_f64()
-                    / secs
-            }),
+            collectors: cores(self.collectors, start.collectors),
             own: cores(self.own, start.own),
         }
     }
