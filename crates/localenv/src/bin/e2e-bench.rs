@@ -782,10 +782,13 @@ async fn drain(
         "collector CPU          {:.2} s (user + sys)",
         cpu.as_secs_f64()
     );
-    println!(
-        "CPU per event          {:.2} us",
-        cpu.as_secs_f64() * 1e6 / published.max(1) as f64
-    );
+    match published {
+        0 => println!("CPU per event          - (no events)"),
+        n => println!(
+            "CPU per event          {:.2} us",
+            cpu.as_secs_f64() * 1e6 / n as f64
+        ),
+    }
     println!(
         "CPU per message        {:.2} us",
         cpu.as_secs_f64() * 1e6 / args.submissions.max(1) as f64
