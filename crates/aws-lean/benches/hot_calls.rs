@@ -22,6 +22,8 @@
 //!   the answer read by hand: the kernel's loopback and the runtime's wake-up, without hyper.
 //! - `*/hyper_in_task`: the same bytes on a hyper HTTP/1.1 connection that the calling task
 //!   drives itself (no pool, no connection task): what a transport of that shape would save.
+//! - `client_cpu_by_batch/*`: a lean PutRecords and its bare exchange with 25 to 500 records,
+//!   client CPU as in `client_cpu/`: the cost of a call whatever its size, and what a record adds.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -283,7 +285,7 @@ fn sigv4(c: &mut Criterion) {
 }
 
 /// A local server that answers every call at once with the canned answer for its target.
-async fn canned_server(answers: [(&'static str, String); 3]) -> SocketAddr {
+async fn canned_server(answers: Vec<(&'static str, String)>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let answers: std::sync::Arc<Vec<(&'static str, Bytes)>> = std::sync::Arc::new(
@@ -323,6 +325,23 @@ async fn canned_server(answers: [(&'static str, String); 3]) -> SocketAddr {
         }
     });
     addr
+}
+
+/// [`canned_server`] on a thread of its own, so that the calling thread's CPU time is the
+/// client's alone. Detached: it serves until the benchmark process exits.
+fn canned_server_thread(answers: Vec<(&'static str, String)>) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let server = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        server.block_on(async {
+            tx.send(canned_server(answers).await).unwrap();
+            std::future::pending::<()>().await
+        })
+    });
+    rx.recv().unwrap()
 }
 
 /// How a whole call is measured.
@@ -370,11 +389,8 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
     let bodies = fleet_bodies(RECORDS_PER_PUT);
     let records = fleet_records(&bodies);
     let (ids, handles) = receipts(MESSAGES_PER_RECEIVE);
-    let answers = [
-        (
-            "Kinesis_20131202.PutRecords",
-            put_records_answer(RECORDS_PER_PUT),
-        ),
+    let answers = vec![
+        (kinesis::PUT_RECORDS, put_records_answer(RECORDS_PER_PUT)),
         (
             "AmazonSQS.ReceiveMessage",
             receive_answer(&bodies[..MESSAGES_PER_RECEIVE]),
@@ -386,34 +402,10 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
     ];
     let addr = match how {
         Measure::Wall => runtime.block_on(canned_server(answers)),
-        Measure::ClientCpu => {
-            let (tx, rx) = std::sync::mpsc::channel();
-            // Detached: it serves until the benchmark process exits.
-            std::thread::spawn(move || {
-                let server = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                server.block_on(async {
-                    tx.send(canned_server(answers).await).unwrap();
-                    std::future::pending::<()>().await
-                })
-            });
-            rx.recv().unwrap()
-        }
+        Measure::ClientCpu => canned_server_thread(answers),
     };
     let url = format!("http://{addr}");
-    let (sdk, lean) = runtime.block_on(async {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKID", "secret", None, None, "bench"))
-            .endpoint_url(&url)
-            .load()
-            .await;
-        let sdk = telemetry_aws::Clients::from_sdk_config(&config);
-        let lean = LeanClients::from_sdk_config(&config).await.unwrap();
-        (sdk, lean)
-    });
+    let (sdk, lean) = runtime.block_on(clients(&url));
     let queue_url = format!("{url}/123456789012/submissions");
     let (records, ids, handles, sdk, lean, queue_url) =
         (&records, &ids, &handles, &sdk, &lean, queue_url.as_str());
@@ -423,14 +415,7 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
         Measure::Wall => {
             group.measurement_time(Duration::from_secs(8));
         }
-        Measure::ClientCpu => {
-            // Equal samples of about 0.75 s each, many 10 ms ticks apiece (criterion's linear
-            // sampling starts with samples shorter than a tick, which read as zero).
-            group
-                .sampling_mode(criterion::SamplingMode::Flat)
-                .sample_size(20)
-                .measurement_time(Duration::from_secs(15));
-        }
+        Measure::ClientCpu => client_cpu_sampling(&mut group),
     }
     group.throughput(Throughput::Elements(RECORDS_PER_PUT as u64));
     group.bench_function(BenchmarkId::new("put_records", "sdk"), |b| {
@@ -583,23 +568,12 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
     let host = addr.to_string();
     for (call, elements, target, content_type, protocol, body) in floors {
         group.throughput(Throughput::Elements(elements as u64));
-        let mut head = vec![
-            ("host", host.as_str()),
-            ("content-type", content_type),
-            ("x-amz-target", target),
-            ("x-amz-date", "20261130T120000Z"),
-            ("authorization", BARE_AUTHORIZATION),
-        ];
-        head.extend_from_slice(protocol);
+        let head = bare_head(&host, target, content_type, protocol);
         let bare = {
             let (transport, url, head) = (&transport, url.as_str(), head.as_slice());
             let body = Bytes::from(body.clone());
             move || {
-                let mut request = http::Request::post(url);
-                for (name, value) in head {
-                    request = request.header(*name, *value);
-                }
-                let request = request.body(Full::new(body.clone())).unwrap();
+                let request = bare_request(url, head, &body);
                 async move { transport.send(request).await.unwrap().body.len() }
             }
         };
@@ -646,11 +620,7 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
                 .unwrap();
             let conn = std::sync::Arc::new(tokio::sync::Mutex::new((sender, conn)));
             move || {
-                let mut request = http::Request::post(url);
-                for (name, value) in head {
-                    request = request.header(*name, *value);
-                }
-                let request = request.body(Full::new(body.clone())).unwrap();
+                let request = bare_request(url, head, &body);
                 let conn = std::sync::Arc::clone(&conn);
                 async move {
                     let mut guard = conn.lock().await;
@@ -661,6 +631,110 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
         };
         group.bench_function(BenchmarkId::new(call, "hyper_in_task"), |b| {
             measure(b, &runtime, how, &in_task)
+        });
+    }
+    group.finish();
+}
+
+/// The SDK's and the lean clients, both for the service at `url` with fixed credentials.
+async fn clients(url: &str) -> (telemetry_aws::Clients, LeanClients) {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "secret", None, None, "bench"))
+        .endpoint_url(url)
+        .load()
+        .await;
+    let sdk = telemetry_aws::Clients::from_sdk_config(&config);
+    let lean = LeanClients::from_sdk_config(&config).await.unwrap();
+    (sdk, lean)
+}
+
+/// Equal samples of about 0.75 s each, many 10 ms ticks of the thread's CPU clock apiece
+/// (criterion's linear sampling starts with samples shorter than a tick, which read as zero).
+fn client_cpu_sampling(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    group
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(15));
+}
+
+/// The head of a bare exchange: what the lean client sends for `target`, with a signature of
+/// the right length that nothing computed.
+fn bare_head<'a>(
+    host: &'a str,
+    target: &'a str,
+    content_type: &'a str,
+    protocol: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut head = vec![
+        ("host", host),
+        ("content-type", content_type),
+        ("x-amz-target", target),
+        ("x-amz-date", "20261130T120000Z"),
+        ("authorization", BARE_AUTHORIZATION),
+    ];
+    head.extend_from_slice(protocol);
+    head
+}
+
+/// A request of `head` and `body` to `url`, built per call as the lean client builds its own
+/// (the body shared, not copied).
+fn bare_request(url: &str, head: &[(&str, &str)], body: &Bytes) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::post(url);
+    for (name, value) in head {
+        request = request.header(*name, *value);
+    }
+    request.body(Full::new(body.clone())).unwrap()
+}
+
+/// Records per PutRecords in `client_cpu_by_batch/`: the drains' batches at the emulators'
+/// round trips (59-88 records), production's (120-155 at 25 ms), and up to Kinesis' most.
+const BATCH_SIZES: [usize; 5] = [25, 67, 150, 300, 500];
+
+/// `client_cpu_by_batch/`: a lean PutRecords and its bare exchange at each of [`BATCH_SIZES`],
+/// client CPU as in `client_cpu/`: what a call costs whatever its size, and what each record
+/// adds. A batch holds one record of each of as many submissions (the publisher's order rule),
+/// so its size is the submissions with a record ready when a request goes: at a given intake
+/// it grows with the time between a submission's steps (the round trip), which the collector
+/// could only lengthen by making every submission wait.
+fn batch_sizes(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let most = BATCH_SIZES.iter().copied().max().unwrap_or(0);
+    let bodies = fleet_bodies(most);
+    let records = fleet_records(&bodies);
+    let transport = Transport::new(Duration::from_secs(10)).unwrap();
+    let mut group = c.benchmark_group("client_cpu_by_batch");
+    client_cpu_sampling(&mut group);
+    for n in BATCH_SIZES {
+        let addr = canned_server_thread(vec![(kinesis::PUT_RECORDS, put_records_answer(n))]);
+        let url = format!("http://{addr}");
+        let (_, lean) = runtime.block_on(clients(&url));
+        let records = &records[..n];
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("put_records_lean", n), |b| {
+            measure(b, &runtime, Measure::ClientCpu, || async {
+                let batch = first_records(records);
+                lean.kinesis.put_records("events", &batch).await.unwrap()
+            })
+        });
+        let body = {
+            let batch = first_records(records);
+            let mut buf = Vec::with_capacity(put_records_len("events", &batch));
+            write_put_records(&mut buf, "events", &batch);
+            Bytes::from(buf)
+        };
+        let host = addr.to_string();
+        let head = bare_head(&host, kinesis::PUT_RECORDS, kinesis::CONTENT_TYPE, &[]);
+        group.bench_function(BenchmarkId::new("put_records_bare_exchange", n), |b| {
+            measure(b, &runtime, Measure::ClientCpu, || {
+                let request = bare_request(&url, &head, &body);
+                async { transport.send(request).await.unwrap().body.len() }
+            })
         });
     }
     group.finish();
@@ -733,5 +807,5 @@ async fn read_answer(stream: &mut tokio::net::TcpStream, answer: &mut Vec<u8>) -
 /// An `authorization` header of a signed request's length, for the bare exchanges.
 const BARE_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKID/20261130/us-east-1/kinesis/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-date;x-amz-target, Signature=0000000000000000000000000000000000000000000000000000000000000000";
 
-criterion_group!(benches, wire, sigv4, calls);
+criterion_group!(benches, wire, sigv4, calls, batch_sizes);
 criterion_main!(benches);
