@@ -690,13 +690,14 @@ fn bare_request(url: &str, head: &[(&str, &str)], body: &Bytes) -> http::Request
 }
 
 /// Records per PutRecords in `client_cpu_by_batch/`: the drains' batches at the emulators'
-/// round trips (59-88 records), production's (120-155 at 25 ms), and up to Kinesis' most.
+/// round trips (59-88 records), production's (120-155 at a PutRecords p50 of 45-50 ms), and up
+/// to Kinesis' most.
 const BATCH_SIZES: [usize; 5] = [25, 67, 150, 300, 500];
 
 /// `client_cpu_by_batch/`: a lean PutRecords and its bare exchange at each of [`BATCH_SIZES`],
 /// client CPU as in `client_cpu/`: what a call costs whatever its size, and what each record
-/// adds. A batch holds one record of each of as many submissions (the publisher's order rule),
-/// so its size is the submissions with a record ready when a request goes: at a given intake
+/// adds. A batch holds at most one record per submission (the publisher's order rule), so its
+/// size is the submissions with a record ready when a request goes: at a given intake
 /// it grows with the time between a submission's steps (the round trip), which the collector
 /// could only lengthen by making every submission wait.
 fn batch_sizes(c: &mut Criterion) {
@@ -707,10 +708,11 @@ fn batch_sizes(c: &mut Criterion) {
     let most = BATCH_SIZES.iter().copied().max().unwrap_or(0);
     let bodies = fleet_bodies(most);
     let records = fleet_records(&bodies);
-    let transport = Transport::new(Duration::from_secs(10)).unwrap();
     let mut group = c.benchmark_group("client_cpu_by_batch");
     client_cpu_sampling(&mut group);
     for n in BATCH_SIZES {
+        // Each size on its own server, client and transport: nothing carried from the last.
+        let transport = Transport::new(Duration::from_secs(10)).unwrap();
         let addr = canned_server_thread(vec![(kinesis::PUT_RECORDS, put_records_answer(n))]);
         let url = format!("http://{addr}");
         let (_, lean) = runtime.block_on(clients(&url));

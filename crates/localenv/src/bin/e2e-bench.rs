@@ -966,10 +966,13 @@ async fn offered(
         seconds(lag_p50),
         seconds(lag_p99)
     );
-    println!(
-        "CPU per event          {:.2} us (collectors, after the warm-up)",
-        cpu_in_window.as_secs_f64() * 1e6 / accepted.max(1) as f64
-    );
+    match accepted {
+        0 => println!("CPU per event          - (no events accepted after the warm-up)"),
+        n => println!(
+            "CPU per event          {:.2} us (collectors, after the warm-up)",
+            cpu_in_window.as_secs_f64() * 1e6 / n as f64
+        ),
+    }
     println!("drained after the load {drain_secs:.1} s");
     println!(
         "PutRecords p50         {} (the round trip a submission pays per event)",
