@@ -1,7 +1,8 @@
 //! Scenarios d, e and g of the fault suite: collector processes killed with SIGKILL and
 //! restarted, several collectors on one queue with one killed, and SIGTERM under load. Each
 //! checks the whole stream against what was sent (no valid event lost, none out of order) and
-//! reports duplicates and the time to recover.
+//! reports duplicates and the time to recover. Each runs on both paths of the hot calls: the
+//! lean client and, in its `_through_the_sdk` twin, the SDK (`AWS_CLIENT`).
 
 use std::time::{Duration, Instant};
 
@@ -17,10 +18,22 @@ const SETTLE: Duration = Duration::from_secs(180);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d_sigkill_at_random_moments_and_restart_ten_times() {
+    sigkill_at_random_moments_and_restart_ten_times("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d_sigkill_at_random_moments_and_restart_ten_times_through_the_sdk() {
+    sigkill_at_random_moments_and_restart_ten_times("sdk").await;
+}
+
+async fn sigkill_at_random_moments_and_restart_ten_times(client: &str) {
     let scale = Scale::from_env();
     let env = TestEnv::start(2).await;
     // A short visibility timeout brings the messages of a killed collector back soon.
-    let settings = [("QUEUE_VISIBILITY_TIMEOUT_SEC", "3")];
+    let settings = [
+        ("QUEUE_VISIBILITY_TIMEOUT_SEC", "3"),
+        ("AWS_CLIENT", client),
+    ];
     let mut collector = spawn(&env, &settings);
     let feeder = Feeder::start(&env, scale.pick(20.0, 50.0), 4);
     let seed = std::env::var("SCENARIO_SEED")
@@ -44,17 +57,31 @@ async fn d_sigkill_at_random_moments_and_restart_ten_times() {
         name: "d. SIGKILL at random moments, restarted, 10 times",
         report: &report,
         recovery: Some(recovery),
-        note: "recovery: from the last restart; duplicates are redeliveries".to_owned(),
+        note: format!(
+            "recovery: from the last restart; duplicates are redeliveries; AWS_CLIENT={client}"
+        ),
     }
     .check();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e_three_collectors_on_one_queue_one_killed_mid_run() {
+    three_collectors_on_one_queue_one_killed_mid_run("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e_three_collectors_on_one_queue_one_killed_mid_run_through_the_sdk() {
+    three_collectors_on_one_queue_one_killed_mid_run("sdk").await;
+}
+
+async fn three_collectors_on_one_queue_one_killed_mid_run(client: &str) {
     let scale = Scale::from_env();
     let env = TestEnv::start(4).await;
     let visibility = 5;
-    let settings = [("QUEUE_VISIBILITY_TIMEOUT_SEC", "5")];
+    let settings = [
+        ("QUEUE_VISIBILITY_TIMEOUT_SEC", "5"),
+        ("AWS_CLIENT", client),
+    ];
     // Slow PutRecords keep work unfinished when the kill comes.
     env.kinesis_proxy.set_plan(Plan {
         latency: Duration::from_millis(500),
@@ -79,13 +106,24 @@ async fn e_three_collectors_on_one_queue_one_killed_mid_run() {
         name: "e. three collectors on one queue, one killed mid-run",
         report: &report,
         recovery: Some(recovery),
-        note: format!("recovery: from the kill, visibility timeout {visibility} s"),
+        note: format!(
+            "recovery: from the kill, visibility timeout {visibility} s; AWS_CLIENT={client}"
+        ),
     }
     .check();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g_sigterm_under_load() {
+    sigterm_under_load("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g_sigterm_under_load_through_the_sdk() {
+    sigterm_under_load("sdk").await;
+}
+
+async fn sigterm_under_load(client: &str) {
     let scale = Scale::from_env();
     let env = TestEnv::start(2).await;
     // A long visibility timeout: a message left invisible would wait a minute, plainly seen.
@@ -97,6 +135,7 @@ async fn g_sigterm_under_load() {
     let settings = [
         ("QUEUE_VISIBILITY_TIMEOUT_SEC", "60"),
         ("SHUTDOWN_GRACE_PERIOD_SEC", "10"),
+        ("AWS_CLIENT", client),
     ];
     // Slow PutRecords keep work unfinished when SIGTERM comes: a submission of four events
     // takes 8 s, longer than the 7.5 s of the grace period spent finishing work.
@@ -150,7 +189,8 @@ async fn g_sigterm_under_load() {
         report: &report,
         recovery: Some(recovery),
         note: format!(
-            "{} finished and deleted, {} handed back at once (visibility timeout {visibility} s)",
+            "{} finished and deleted, {} handed back at once (visibility timeout {visibility} s); \
+             AWS_CLIENT={client}",
             first_run.deleted, first_run.handed_back
         ),
     }

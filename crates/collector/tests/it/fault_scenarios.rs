@@ -1,8 +1,9 @@
 //! Scenarios a, b, c and f of the fault suite: the collector binary under a steady feed while
 //! the fault proxy fails records, takes Kinesis or SQS away, or makes Kinesis slower than the
 //! visibility timeout. Each checks the whole stream against what was sent (no valid event
-//! lost, none out of order) and reports duplicates and the time to recover.
-//! `scripts/fault-scenarios.sh` runs the long versions and prints the table.
+//! lost, none out of order) and reports duplicates and the time to recover. Each runs on both
+//! paths of the hot calls: the lean client and, in its `_through_the_sdk` twin, the SDK
+//! (`AWS_CLIENT`). `scripts/fault-scenarios.sh` runs the long versions and prints the table.
 
 use std::time::Duration;
 
@@ -85,6 +86,15 @@ async fn a_fifth_of_the_records_fail(client: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a2_a_tenth_of_the_put_records_answers_lost() {
+    a_tenth_of_the_put_records_answers_lost("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a2_a_tenth_of_the_put_records_answers_lost_through_the_sdk() {
+    a_tenth_of_the_put_records_answers_lost("sdk").await;
+}
+
+async fn a_tenth_of_the_put_records_answers_lost(client: &str) {
     let plan = Plan {
         request_share: 0.1,
         request_fault: RequestFault::LostResponse,
@@ -95,7 +105,7 @@ async fn a2_a_tenth_of_the_put_records_answers_lost() {
         plan.only(&["PutRecords"]),
         |env| &env.kinesis_proxy,
         11,
-        "lean",
+        client,
     )
     .await;
 }
@@ -129,12 +139,18 @@ async fn sqs_answers_lost_and_entries_failing(client: &str) {
 }
 
 /// Feeds, takes `proxy` down for the outage, brings it back; the recovery is the time from
-/// then until everything sent before it is in the stream.
-async fn outage(name: &str, which: fn(&TestEnv) -> &Proxy) {
+/// then until everything sent before it is in the stream. The hot calls through `client`.
+async fn outage(name: &str, which: fn(&TestEnv) -> &Proxy, client: &str) {
     let scale = Scale::from_env();
     let env = TestEnv::start(2).await;
     // A visibility timeout shorter than the outage: held messages must be extended.
-    let _collector = spawn(&env, &[("QUEUE_VISIBILITY_TIMEOUT_SEC", "10")]);
+    let _collector = spawn(
+        &env,
+        &[
+            ("QUEUE_VISIBILITY_TIMEOUT_SEC", "10"),
+            ("AWS_CLIENT", client),
+        ],
+    );
     let rate = scale.pick(20.0, 50.0);
     let outage = scale.pick(Duration::from_secs(12), Duration::from_secs(30));
     let feeder = Feeder::start(&env, rate, 2);
@@ -156,7 +172,8 @@ async fn outage(name: &str, which: fn(&TestEnv) -> &Proxy) {
         report: &report,
         recovery: Some(recovery),
         note: format!(
-            "{} s outage at {rate} submissions/s; {refused} connections refused",
+            "{} s outage at {rate} submissions/s; {refused} connections refused; \
+             AWS_CLIENT={client}",
             outage.as_secs()
         ),
     }
@@ -165,16 +182,45 @@ async fn outage(name: &str, which: fn(&TestEnv) -> &Proxy) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_kinesis_unreachable_mid_run() {
-    outage("b. Kinesis unreachable mid-run", |env| &env.kinesis_proxy).await;
+    outage(
+        "b. Kinesis unreachable mid-run",
+        |env| &env.kinesis_proxy,
+        "lean",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_kinesis_unreachable_mid_run_through_the_sdk() {
+    outage(
+        "b. Kinesis unreachable mid-run",
+        |env| &env.kinesis_proxy,
+        "sdk",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_sqs_unreachable_mid_run() {
-    outage("c. SQS unreachable mid-run", |env| &env.sqs_proxy).await;
+    outage("c. SQS unreachable mid-run", |env| &env.sqs_proxy, "lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_sqs_unreachable_mid_run_through_the_sdk() {
+    outage("c. SQS unreachable mid-run", |env| &env.sqs_proxy, "sdk").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f_kinesis_slower_than_the_visibility_timeout() {
+    kinesis_slower_than_the_visibility_timeout("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f_kinesis_slower_than_the_visibility_timeout_through_the_sdk() {
+    kinesis_slower_than_the_visibility_timeout("sdk").await;
+}
+
+async fn kinesis_slower_than_the_visibility_timeout(client: &str) {
     let scale = Scale::from_env();
     let env = TestEnv::start(2).await;
     // Every PutRecords takes longer than the visibility timeout (and less than the collector's
@@ -187,7 +233,10 @@ async fn f_kinesis_slower_than_the_visibility_timeout() {
     });
     let mut collector = spawn(
         &env,
-        &[("QUEUE_VISIBILITY_TIMEOUT_SEC", &visibility.to_string())],
+        &[
+            ("QUEUE_VISIBILITY_TIMEOUT_SEC", &visibility.to_string()),
+            ("AWS_CLIENT", client),
+        ],
     );
     let feeder = Feeder::start(&env, scale.pick(10.0, 20.0), 6);
     feeder.wait_sent(scale.pick(50, 600)).await;
@@ -208,7 +257,8 @@ async fn f_kinesis_slower_than_the_visibility_timeout() {
         report: &report,
         recovery: None,
         note: format!(
-            "PutRecords takes {} s, visibility timeout {visibility} s; {} received for {} sent",
+            "PutRecords takes {} s, visibility timeout {visibility} s; {} received for {} sent; \
+             AWS_CLIENT={client}",
             latency.as_secs(),
             logged.received,
             manifest.len()

@@ -103,8 +103,20 @@ async fn sigterm_under_load_finishes_or_hands_back_everything_and_exits_0_with(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_kinesis_down_hands_everything_back_within_the_grace_period() {
+    sigterm_with_kinesis_down_hands_everything_back("lean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_kinesis_down_hands_everything_back_within_the_grace_period_through_the_sdk() {
+    sigterm_with_kinesis_down_hands_everything_back("sdk").await;
+}
+
+async fn sigterm_with_kinesis_down_hands_everything_back(client: &str) {
     let env = TestEnv::start(1).await;
-    let mut p = spawn(&env, &[("SHUTDOWN_GRACE_PERIOD_SEC", "3")]);
+    let mut p = spawn(
+        &env,
+        &[("SHUTDOWN_GRACE_PERIOD_SEC", "3"), ("AWS_CLIENT", client)],
+    );
     let warm = valid(1, 1);
     env.send(&[&warm.body]).await;
     env.wait_for_records(2, Duration::from_secs(60)).await;
