@@ -19,10 +19,11 @@ TASKS = [
     ("publisher loop", "Publisher<S>::run::{{closure}}"),
     ("deleter", "deleter::Deleter"),
     ("visibility extender", "visibility::"),
+    # Before hyper's: the metrics server's connections run in hyper's dispatcher too.
+    ("metrics and probes", "axum"),
     ("hyper connection tasks", "hyper::proto::h1::dispatch"),
     ("hyper connection tasks", "hyper::client::conn"),
     ("connecting", "HttpConnector"),
-    ("metrics and probes", "axum"),
     ("sleeping and waking", "park"),
     ("runtime", "tokio::runtime"),
     ("start-up", "telemetry_collector::main"),

@@ -27,8 +27,9 @@
 //! Every guarantee holds on both clients of the hot calls: `AWS_CLIENT=lean` (the default,
 //! `telemetry-aws-lean` in `crates/aws-lean`) and `AWS_CLIENT=sdk` (the official SDK
 //! throughout). The integration tests run on the lean client; those of the happy path, order,
-//! both outages, redelivery, SIGTERM under load and fault scenarios a and c2 each have a twin,
-//! `<name>_through_the_sdk`, that runs the same test with `AWS_CLIENT=sdk`.
+//! both outages, redelivery, both SIGTERM tests, fault and crash scenarios a to g and production
+//! shape each have a twin, `<name>_through_the_sdk`, that runs the same test with
+//! `AWS_CLIENT=sdk` (the list of those that do not: `docs/guarantees.md`).
 //!
 //! The rest:
 //!

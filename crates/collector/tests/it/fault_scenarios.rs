@@ -51,7 +51,7 @@ async fn faulty_run(
         report: &report,
         recovery: None,
         note: format!(
-            "{} requests and {} entries failed by the proxy",
+            "{} requests and {} entries failed by the proxy; AWS_CLIENT={client}",
             injected.requests, injected.entries
         ),
     }
