@@ -517,12 +517,6 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
     // bytes written to a kept-alive TCP connection and the answer read to its end by hand (its
     // `content-length`): the kernel's loopback and the runtime's wake-up alone.
     let transport = Transport::new(Duration::from_secs(10)).unwrap();
-    let put_body = {
-        let batch = first_records(records);
-        let mut buf = Vec::with_capacity(put_records_len("events", &batch));
-        write_put_records(&mut buf, "events", &batch);
-        buf
-    };
     let receive_body = {
         let mut buf = Vec::new();
         let receive = Receive {
@@ -532,12 +526,12 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
             wait_time_secs: 20,
         };
         write_receive(&mut buf, &receive);
-        buf
+        Bytes::from(buf)
     };
     let delete_body = {
         let mut buf = Vec::new();
         write_batch(&mut buf, queue_url, &entries(ids, handles), None);
-        buf
+        Bytes::from(buf)
     };
     let floors = [
         (
@@ -546,7 +540,7 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
             kinesis::PUT_RECORDS,
             kinesis::CONTENT_TYPE,
             &[][..],
-            put_body,
+            put_records_body(records),
         ),
         (
             "receive",
@@ -569,16 +563,10 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
     for (call, elements, target, content_type, protocol, body) in floors {
         group.throughput(Throughput::Elements(elements as u64));
         let head = bare_head(&host, target, content_type, protocol);
-        let bare = {
-            let (transport, url, head) = (&transport, url.as_str(), head.as_slice());
-            let body = Bytes::from(body.clone());
-            move || {
-                let request = bare_request(url, head, &body);
-                async move { transport.send(request).await.unwrap().body.len() }
-            }
-        };
         group.bench_function(BenchmarkId::new(call, "bare_exchange"), |b| {
-            measure(b, &runtime, how, &bare)
+            measure(b, &runtime, how, || {
+                bare_exchange(&transport, &url, &head, &body)
+            })
         });
         let raw = {
             let mut request = "POST / HTTP/1.1\r\n".to_owned();
@@ -589,10 +577,7 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
             let mut request = request.into_bytes();
             request.extend_from_slice(&body);
             let request = Bytes::from(request);
-            let stream = runtime
-                .block_on(tokio::net::TcpStream::connect(addr))
-                .unwrap();
-            stream.set_nodelay(true).unwrap();
+            let stream = connect(&runtime, addr);
             let conn = std::sync::Arc::new(tokio::sync::Mutex::new((stream, Vec::new())));
             move || {
                 let (conn, request) = (std::sync::Arc::clone(&conn), request.clone());
@@ -609,18 +594,14 @@ fn calls_measured(c: &mut Criterion, name: &str, how: Measure) {
             measure(b, &runtime, how, &raw)
         });
         let in_task = {
-            let (url, head) = (url.as_str(), head.as_slice());
-            let body = Bytes::from(body.clone());
-            let stream = runtime
-                .block_on(tokio::net::TcpStream::connect(addr))
-                .unwrap();
-            stream.set_nodelay(true).unwrap();
+            let (url, head, body) = (url.as_str(), head.as_slice(), &body);
+            let stream = connect(&runtime, addr);
             let (sender, conn) = runtime
                 .block_on(hyper::client::conn::http1::handshake(TokioIo::new(stream)))
                 .unwrap();
             let conn = std::sync::Arc::new(tokio::sync::Mutex::new((sender, conn)));
             move || {
-                let request = bare_request(url, head, &body);
+                let request = bare_request(url, head, body);
                 let conn = std::sync::Arc::clone(&conn);
                 async move {
                     let mut guard = conn.lock().await;
@@ -679,6 +660,35 @@ fn bare_head<'a>(
     head
 }
 
+/// The PutRecords body of the first record of each of `records`, written once for the bare
+/// exchanges.
+fn put_records_body(records: &[Records]) -> Bytes {
+    let batch = first_records(records);
+    let mut buf = Vec::with_capacity(put_records_len("events", &batch));
+    write_put_records(&mut buf, "events", &batch);
+    Bytes::from(buf)
+}
+
+/// One bare exchange: a request of `head` and `body` through `transport`; the answer's length.
+async fn bare_exchange(
+    transport: &Transport,
+    url: &str,
+    head: &[(&str, &str)],
+    body: &Bytes,
+) -> usize {
+    let request = bare_request(url, head, body);
+    transport.send(request).await.unwrap().body.len()
+}
+
+/// A kept-alive loopback connection to `addr`, as the raw and in-task floors use.
+fn connect(runtime: &tokio::runtime::Runtime, addr: SocketAddr) -> tokio::net::TcpStream {
+    let stream = runtime
+        .block_on(tokio::net::TcpStream::connect(addr))
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
 /// A request of `head` and `body` to `url`, built per call as the lean client builds its own
 /// (the body shared, not copied).
 fn bare_request(url: &str, head: &[(&str, &str)], body: &Bytes) -> http::Request<Full<Bytes>> {
@@ -724,18 +734,12 @@ fn batch_sizes(c: &mut Criterion) {
                 lean.kinesis.put_records("events", &batch).await.unwrap()
             })
         });
-        let body = {
-            let batch = first_records(records);
-            let mut buf = Vec::with_capacity(put_records_len("events", &batch));
-            write_put_records(&mut buf, "events", &batch);
-            Bytes::from(buf)
-        };
+        let body = put_records_body(records);
         let host = addr.to_string();
         let head = bare_head(&host, kinesis::PUT_RECORDS, kinesis::CONTENT_TYPE, &[]);
         group.bench_function(BenchmarkId::new("put_records_bare_exchange", n), |b| {
             measure(b, &runtime, Measure::ClientCpu, || {
-                let request = bare_request(&url, &head, &body);
-                async { transport.send(request).await.unwrap().body.len() }
+                bare_exchange(&transport, &url, &head, &body)
             })
         });
     }
